@@ -1,0 +1,43 @@
+/* Shared by every mhfa kernel: float rules and the dropout generator.
+ *
+ * Contraction is off: a fused (a*b - m) in the softmax would subtract the running max from an
+ * unrounded product, so the largest score could give exp(> 0) and logits near 1e4 would lose
+ * three digits. Multiply-adds that may fuse are written with MAC on purpose. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifdef FP_FAST_FMAF
+#define MAC(a, b, acc) fma((a), (b), (acc))
+#else
+#define MAC(a, b, acc) ((a) * (b) + (acc))
+#endif
+
+/* Philox4x32-10; lib/philox.c is its host twin and must give the same numbers. */
+inline uint4 philox4x32_10(uint4 c, uint2 k) {
+    for (int round = 0; round < 10; round++) {
+        uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
+        uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
+        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+/* Whether dropout keeps weight number `position` of [B][H][Nq][Nk] (1) or zeroes it (0). */
+inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
+    ulong block = position >> 2;
+    uint4 r = philox4x32_10((uint4)((uint)block, (uint)(block >> 32), (uint)offset,
+                                    (uint)(offset >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint lane = (uint)(position & 3);
+    uint word = lane == 0 ? r.x : lane == 1 ? r.y : lane == 2 ? r.z : r.w;
+    return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
+}
+
+/* Whether key `key` may be attended by query `query` of (batch, head): the keep mask's strides
+ * are 0 along broadcast dimensions. */
+inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int batch, int head,
+                      int query, int key) {
+    if (!has_keep) return 1;
+    return keep[(size_t)batch * stride.x + (size_t)head * stride.y + (size_t)query * stride.z +
+                (size_t)key * stride.w] != 0;
+}

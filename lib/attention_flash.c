@@ -1,0 +1,23 @@
+/* The built-in attention core: one flash kernel launch. */
+#include "internal.h"
+
+mhfa_status mhfa_attention_flash(mhfa_module *m, const mhfa_attention_args *a,
+                                 const mhfa_mask_layout *mask) {
+    mhfa_kernels *k = &m->kernels;
+    cl_int has_keep = a->keep != NULL;
+    cl_mem keep = has_keep ? a->keep : m->keep.mem; /* any valid buffer when unused */
+    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
+    cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
+    cl_float scale = a->scale, p = a->dropout_p;
+    cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
+    mhfa_status status =
+        mhfa_set_args(m->ctx, k->flash, "flash_attention", 14, MHFA_ARG(a->q), MHFA_ARG(a->k),
+                      MHFA_ARG(a->v), MHFA_ARG(keep), MHFA_ARG(has_keep), MHFA_ARG(stride),
+                      MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query), MHFA_ARG(graph_size),
+                      MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
+    if (status != MHFA_SUCCESS) return status;
+    size_t local[2] = {k->flash_block_q, 1};
+    size_t global[2] = {mhfa_round_up((size_t)n_query, local[0]),
+                        (size_t)a->batch * (size_t)n_heads};
+    return mhfa_enqueue(m->ctx, k->flash, 2, global, local, "flash_attention");
+}

@@ -1,0 +1,271 @@
+/* The forward: mask to keep, the three input projections into the per-head layout, the attention
+ * core (flash, manual or the application's), the output projection. The module's state (stored
+ * weights, dropout offset) changes only once the whole forward has been enqueued (and, for
+ * mhfa_forward, read back). */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct forward_io {
+    cl_mem q, h, mask, out; /* h: NULL for self-attention; mask: NULL for none */
+    mhfa_mask_layout layout;
+} forward_io;
+
+static mhfa_status check_shape(const mhfa_module *m, int batch, int n_query, int graph_size,
+                               int has_h) {
+    if (batch <= 0 || n_query <= 0 || graph_size <= 0)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "batch (%d), n_query (%d) and graph_size (%d) must be positive", batch,
+                         n_query, graph_size);
+    if (!has_h && graph_size != n_query)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_SHAPE,
+                         "self-attention (h NULL) needs graph_size (%d) == n_query (%d)",
+                         graph_size, n_query);
+    /* The kernels index each tensor with int: every one must hold fewer than 2^31 elements. */
+    size_t features =
+        (size_t)(m->cfg.input_dim > m->cfg.embed_dim ? m->cfg.input_dim : m->cfg.embed_dim);
+    size_t longest = (size_t)(n_query > graph_size ? n_query : graph_size);
+    int too_large = (size_t)batch * longest > (size_t)INT32_MAX / features;
+    if (m->cfg.store_attn_weights)
+        too_large |= (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query >
+                     (size_t)INT32_MAX / (size_t)graph_size;
+    if (too_large)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_SHAPE,
+                         "batch %d, n_query %d, graph_size %d: a tensor would have 2^31 or more "
+                         "elements",
+                         batch, n_query, graph_size);
+    return MHFA_SUCCESS;
+}
+
+static mhfa_status project(mhfa_module *m, cl_kernel kernel, const char *what, cl_mem x, int which,
+                           cl_mem y, int batch, int seq_len) {
+    cl_int rows = batch * seq_len;
+    cl_int in = which == MHFA_W_OUT ? m->cfg.embed_dim : m->cfg.input_dim;
+    cl_int out_features = m->cfg.embed_dim, has_bias = m->cfg.bias != 0, len = seq_len;
+    cl_mem bias = has_bias ? m->bias[which] : m->weight[which]; /* any valid buffer when unused */
+    mhfa_status status =
+        mhfa_set_args(m->ctx, kernel, what, 9, MHFA_ARG(x), MHFA_ARG(m->weight[which]),
+                      MHFA_ARG(bias), MHFA_ARG(has_bias), MHFA_ARG(y), MHFA_ARG(rows), MHFA_ARG(in),
+                      MHFA_ARG(out_features), MHFA_ARG(len));
+    if (status != MHFA_SUCCESS) return status;
+    const size_t *local = m->kernels.linear_local, *tile = m->kernels.linear_tile;
+    size_t global[2] = {(size_t)((out_features + tile[0] - 1) / tile[0]) * local[0],
+                        (size_t)((rows + tile[1] - 1) / tile[1]) * local[1]};
+    return mhfa_enqueue(m->ctx, kernel, 2, global, local, what);
+}
+
+static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int graph_size,
+                                   size_t mask_count) {
+    mhfa_context *ctx = m->ctx;
+    size_t e = (size_t)m->cfg.embed_dim, f = sizeof(float);
+    size_t query_bytes = (size_t)batch * (size_t)n_query * e * f;
+    size_t key_bytes = (size_t)batch * (size_t)graph_size * e * f;
+    mhfa_status status = mhfa_buffer_reserve(ctx, &m->q_heads, query_bytes);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->k_heads, key_bytes);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, mask_count);
+    if (status == MHFA_SUCCESS && m->cfg.store_attn_weights)
+        status = mhfa_buffer_reserve(ctx, &m->scores,
+                                     (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query *
+                                         (size_t)graph_size * f);
+    return status;
+}
+
+static mhfa_status enqueue_mask_to_keep(mhfa_module *m, const forward_io *io) {
+    cl_int count = (cl_int)io->layout.count;
+    mhfa_status status = mhfa_set_args(m->ctx, m->kernels.mask_to_keep, "mask_to_keep", 3,
+                                       MHFA_ARG(io->mask), MHFA_ARG(m->keep.mem), MHFA_ARG(count));
+    size_t local = 64, global = mhfa_round_up((size_t)count, local);
+    if (status == MHFA_SUCCESS)
+        status = mhfa_enqueue(m->ctx, m->kernels.mask_to_keep, 1, &global, &local, "mask_to_keep");
+    return status;
+}
+
+/* The application's attention core, fenced on an out-of-order queue. */
+static mhfa_status call_attention_fn(mhfa_module *m, const mhfa_attention_args *args) {
+    mhfa_context *ctx = m->ctx;
+    if (ctx->out_of_order) clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL);
+    mhfa_status status = m->cfg.attention_fn(m->cfg.attention_fn_data, ctx->queue, args);
+    if (status != MHFA_SUCCESS)
+        return mhfa_fail(ctx, status, "the attention_fn callback returned %d (%s)", (int)status,
+                         mhfa_status_string(status));
+    if (ctx->out_of_order) clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL);
+    return MHFA_SUCCESS;
+}
+
+static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
+                                   const forward_io *io) {
+    const mhfa_config *cfg = &m->cfg;
+    mhfa_status status = reserve_scratch(m, batch, n_query, graph_size, io->layout.count);
+    if (status != MHFA_SUCCESS) return status;
+    if (io->mask) status = enqueue_mask_to_keep(m, io);
+    cl_mem h = io->h ? io->h : io->q;
+    if (status == MHFA_SUCCESS)
+        status = project(m, m->kernels.project_to_heads, "query projection", io->q, MHFA_W_QUERY,
+                         m->q_heads.mem, batch, n_query);
+    if (status == MHFA_SUCCESS)
+        status = project(m, m->kernels.project_to_heads, "key projection", h, MHFA_W_KEY,
+                         m->k_heads.mem, batch, graph_size);
+    if (status == MHFA_SUCCESS)
+        status = project(m, m->kernels.project_to_heads, "value projection", h, MHFA_W_VAL,
+                         m->v_heads.mem, batch, graph_size);
+    if (status != MHFA_SUCCESS) return status;
+
+    mhfa_attention_args args;
+    memset(&args, 0, sizeof args);
+    args.q = m->q_heads.mem;
+    args.k = m->k_heads.mem;
+    args.v = m->v_heads.mem;
+    args.keep = io->mask ? m->keep.mem : NULL;
+    memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
+    args.out = m->context.mem;
+    args.batch = batch;
+    args.n_heads = cfg->n_heads;
+    args.n_query = n_query;
+    args.graph_size = graph_size;
+    args.head_dim = m->head_dim;
+    args.scale = (float)(1.0 / sqrt((double)m->head_dim));
+    args.dropout_p = m->training ? cfg->attention_dropout : 0.0f;
+    args.dropout_seed = m->dropout_seed;
+    args.dropout_offset = m->dropout_offset;
+    if (cfg->store_attn_weights)
+        status = mhfa_attention_manual(m, &args, &io->layout, m->scores.mem);
+    else if (cfg->attention_fn)
+        status = call_attention_fn(m, &args);
+    else
+        status = mhfa_attention_flash(m, &args, &io->layout);
+    if (status == MHFA_SUCCESS)
+        status = project(m, m->kernels.project_to_rows, "output projection", m->context.mem,
+                         MHFA_W_OUT, io->out, batch, n_query);
+    return status;
+}
+
+static void swap_buffers(mhfa_buffer *a, mhfa_buffer *b) {
+    mhfa_buffer t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* After a forward has been wholly enqueued: advance dropout, keep what last_attention reads. */
+static void commit_forward(mhfa_module *m, int batch, int n_query, int graph_size,
+                           const forward_io *io) {
+    if (m->training && m->cfg.attention_dropout > 0.0f) m->dropout_offset++;
+    if (!m->cfg.store_attn_weights) return;
+    swap_buffers(&m->scores, &m->stored_weights);
+    if (io->mask) swap_buffers(&m->keep, &m->stored_keep);
+    int dims[4] = {batch, m->cfg.n_heads, n_query, graph_size};
+    memcpy(m->stored_dims, dims, sizeof dims);
+    m->stored_mask_ndim = io->layout.ndim;
+    memcpy(m->stored_mask_dims, io->layout.dims, sizeof m->stored_mask_dims);
+    m->stored_valid = 1;
+}
+
+static size_t mem_size(cl_mem mem) {
+    size_t size = 0;
+    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS) return 0;
+    return size;
+}
+
+static mhfa_status check_buffer(const mhfa_module *m, cl_mem mem, size_t bytes, const char *name) {
+    size_t size = mem_size(mem);
+    if (size < bytes)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "buffer %s holds %zu bytes; the forward needs %zu", name, size, bytes);
+    return MHFA_SUCCESS;
+}
+
+mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int graph_size, cl_mem q,
+                                 cl_mem h, const mhfa_mask_buffer *mask, cl_mem out,
+                                 cl_uint num_wait, const cl_event *wait_list, cl_event *event) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    mhfa_context *ctx = m->ctx;
+    if (!q || !out)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "buffer %s is NULL", q ? "out" : "q");
+    if ((num_wait > 0) != (wait_list != NULL))
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "num_wait (%u) and wait_list disagree",
+                         (unsigned)num_wait);
+    if (mask && !mask->data)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "mask->data is NULL");
+    mhfa_status status = check_shape(m, batch, n_query, graph_size, h != NULL);
+    forward_io io = {q, h, mask ? mask->data : NULL, out, {0}};
+    if (status == MHFA_SUCCESS && mask)
+        status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
+                                       graph_size, &io.layout);
+    size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    if (status == MHFA_SUCCESS)
+        status = check_buffer(m, q, (size_t)batch * (size_t)n_query * din * f, "q");
+    if (status == MHFA_SUCCESS && h)
+        status = check_buffer(m, h, (size_t)batch * (size_t)graph_size * din * f, "h");
+    if (status == MHFA_SUCCESS && mask)
+        status = check_buffer(m, mask->data, io.layout.count, "mask->data");
+    if (status == MHFA_SUCCESS)
+        status = check_buffer(m, out, (size_t)batch * (size_t)n_query * e * f, "out");
+    if (status != MHFA_SUCCESS) return status;
+
+    cl_int err = CL_SUCCESS;
+    if (num_wait > 0) err = clEnqueueBarrierWithWaitList(ctx->queue, num_wait, wait_list, NULL);
+    if (err != CL_SUCCESS) return mhfa_fail_cl(ctx, err, "waiting for the wait list");
+    status = enqueue_forward(m, batch, n_query, graph_size, &io);
+    if (status == MHFA_SUCCESS && event) {
+        err = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, event);
+        if (err != CL_SUCCESS) status = mhfa_fail_cl(ctx, err, "enqueueing the completion event");
+    }
+    if (status == MHFA_SUCCESS) commit_forward(m, batch, n_query, graph_size, &io);
+    return status;
+}
+
+mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size, const float *q,
+                         const float *h, const mhfa_mask *mask, float *out) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    mhfa_context *ctx = m->ctx;
+    if (!q || !out)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "%s is NULL", q ? "out" : "q");
+    if (mask && !mask->data)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "mask->data is NULL");
+    mhfa_status status = check_shape(m, batch, n_query, graph_size, h != NULL);
+    forward_io io = {0};
+    if (status == MHFA_SUCCESS && mask)
+        status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
+                                       graph_size, &io.layout);
+    if (status != MHFA_SUCCESS) return status;
+
+    size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    size_t q_bytes = (size_t)batch * (size_t)n_query * din * f;
+    size_t h_bytes = (size_t)batch * (size_t)graph_size * din * f;
+    size_t out_bytes = (size_t)batch * (size_t)n_query * e * f;
+    status = mhfa_buffer_reserve(ctx, &m->host_q, q_bytes);
+    if (status == MHFA_SUCCESS && h) status = mhfa_buffer_reserve(ctx, &m->host_h, h_bytes);
+    if (status == MHFA_SUCCESS && mask)
+        status = mhfa_buffer_reserve(ctx, &m->host_mask, io.layout.count);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, out_bytes);
+    if (status != MHFA_SUCCESS) return status;
+
+    cl_command_queue queue = ctx->queue;
+    cl_int err = clEnqueueWriteBuffer(queue, m->host_q.mem, CL_FALSE, 0, q_bytes, q, 0, NULL, NULL);
+    if (err == CL_SUCCESS && h)
+        err = clEnqueueWriteBuffer(queue, m->host_h.mem, CL_FALSE, 0, h_bytes, h, 0, NULL, NULL);
+    if (err == CL_SUCCESS && mask)
+        err = clEnqueueWriteBuffer(queue, m->host_mask.mem, CL_FALSE, 0, io.layout.count,
+                                   mask->data, 0, NULL, NULL);
+    if (err == CL_SUCCESS && ctx->out_of_order)
+        err = clEnqueueBarrierWithWaitList(queue, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clFinish(queue); /* the host arrays must not be read after we return */
+        return mhfa_fail_cl(ctx, err, "writing the inputs to the device");
+    }
+    io.q = m->host_q.mem;
+    io.h = h ? m->host_h.mem : NULL;
+    io.mask = mask ? m->host_mask.mem : NULL;
+    io.out = m->host_out.mem;
+    status = enqueue_forward(m, batch, n_query, graph_size, &io);
+    if (status != MHFA_SUCCESS) {
+        clFinish(queue);
+        return status;
+    }
+    err = clEnqueueReadBuffer(queue, m->host_out.mem, CL_TRUE, 0, out_bytes, out, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return mhfa_fail_cl(ctx, err, "reading the output from the device");
+    commit_forward(m, batch, n_query, graph_size, &io);
+    return MHFA_SUCCESS;
+}

@@ -1,0 +1,149 @@
+/* Definitions shared by the library's source files; nothing here is exported. */
+#ifndef MHFA_INTERNAL_H
+#define MHFA_INTERNAL_H
+
+#include "mhfa.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* ---- what the library knows about its device ---- */
+typedef struct mhfa_device_info {
+    char platform_name[256];
+    char device_name[256];
+    char driver_version[128];
+    char device_version[128];
+    cl_device_type type;
+    size_t max_work_group_size;
+    cl_ulong local_mem_size;
+    cl_ulong max_alloc_size;
+    cl_uint compute_units;
+    int compiler_available;
+} mhfa_device_info;
+
+/* ---- compiled programs, kept for the context's lifetime ---- */
+typedef struct mhfa_program_entry {
+    char *key; /* source names and build options */
+    cl_program program;
+    struct mhfa_program_entry *next;
+} mhfa_program_entry;
+
+struct mhfa_context {
+    cl_context cl_ctx;
+    cl_device_id device;
+    cl_command_queue queue;
+    int out_of_order;
+    mhfa_device_info info;
+    mhfa_program_entry *programs;
+    char *message; /* last failure, owned */
+};
+
+/* Records a failure on ctx (printf-style message) and returns status. */
+mhfa_status mhfa_fail(const mhfa_context *ctx, mhfa_status status, const char *fmt, ...);
+/* Same for an OpenCL error code: names the call and the code; maps allocation codes to
+ * MHFA_ERROR_OUT_OF_MEMORY. */
+mhfa_status mhfa_fail_cl(const mhfa_context *ctx, cl_int err, const char *what);
+void mhfa_clear_error(const mhfa_context *ctx);
+void mhfa_release_message(mhfa_context *ctx);
+const char *mhfa_cl_error_name(cl_int err);
+
+/* ---- device selection (device_spec.c, device_select.c) ---- */
+typedef struct mhfa_spec_part {
+    int is_index; /* 1: index holds the value; 0: text is a substring to look for */
+    long index;
+    char text[128];
+} mhfa_spec_part;
+/* Splits "PLATFORM[:DEVICE]"; an empty part means index 0. Returns 0, or -1 on malformed text
+ * (a part longer than the buffer, more than one ':'). */
+int mhfa_parse_device_spec(const char *spec, mhfa_spec_part *platform, mhfa_spec_part *device);
+/* Whether a name matches a part at position i (case-insensitive substring, or the index). */
+int mhfa_spec_part_matches(const mhfa_spec_part *part, long i, const char *name);
+mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info);
+
+/* ---- kernel sources and programs (kernel_sources.c, programs.c, binary_cache.c) ---- */
+/* The embedded text of kernels/NAME.cl, or NULL. */
+const char *mhfa_embedded_kernel(const char *name);
+/* Builds (or finds in the context's list) the program made of the named .cl files in order,
+ * with the given options. A failed build puts its log into the context's message. */
+mhfa_status mhfa_get_program(mhfa_context *ctx, const char *const *names, int n_names,
+                             const char *options, cl_program *program);
+mhfa_status mhfa_create_kernel(mhfa_context *ctx, cl_program program, const char *name,
+                               cl_kernel *kernel);
+/* Disk cache of program binaries: returns a built program or NULL when there is none. */
+cl_program mhfa_binary_cache_load(const mhfa_context *ctx, const char *key_text);
+void mhfa_binary_cache_store(const mhfa_context *ctx, const char *key_text, cl_program program);
+uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
+
+/* ---- Philox4x32-10 (philox.c): the generator of init_parameters and dropout ---- */
+void mhfa_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+/* Uniform in [0, 1) from 24 bits of one output word. */
+float mhfa_uniform24(uint32_t word);
+/* The dropout decision for weight number position (linear index into [B][H][Nq][Nk]): 1 keeps. */
+int mhfa_dropout_keeps(uint64_t position, float p, uint64_t seed, uint64_t offset);
+
+/* ---- the module ---- */
+typedef struct mhfa_buffer { /* a device buffer that grows on demand */
+    cl_mem mem;
+    size_t bytes;
+} mhfa_buffer;
+mhfa_status mhfa_buffer_reserve(mhfa_context *ctx, mhfa_buffer *buf, size_t bytes);
+void mhfa_buffer_release(mhfa_buffer *buf);
+
+typedef struct mhfa_kernels { /* built per module for its head_dim */
+    cl_kernel project_to_heads, project_to_rows, mask_to_keep;
+    cl_kernel flash, scores, softmax, dropout, weights_times_values;
+    size_t linear_local[2], linear_tile[2]; /* work-group shape, and outputs it covers */
+    size_t flash_block_q, softmax_local;
+} mhfa_kernels;
+
+struct mhfa_module {
+    mhfa_context *ctx;
+    mhfa_config cfg;
+    int head_dim;
+    float *host_weight[4], *host_bias[4]; /* mirrors of what the device holds */
+    cl_mem weight[4], bias[4];            /* bias NULL without bias */
+    mhfa_kernels kernels;
+    int training;
+    uint64_t dropout_seed, dropout_offset;
+    /* scratch, reused by each forward */
+    mhfa_buffer q_heads, k_heads, v_heads, context, keep, scores, dropped;
+    mhfa_buffer host_q, host_h, host_mask, host_out; /* staging for mhfa_forward */
+    /* the last manual-path forward: weights and its mask (as keep) */
+    mhfa_buffer stored_weights, stored_keep;
+    int stored_valid, stored_dims[4], stored_mask_ndim, stored_mask_dims[4];
+};
+
+mhfa_status mhfa_build_module_kernels(mhfa_module *m);
+void mhfa_release_module_kernels(mhfa_kernels *k);
+
+/* A mask checked against the forward's shape: keep dims and element strides (0 = broadcast). */
+typedef struct mhfa_mask_layout {
+    int ndim;    /* as given: 0 none, 2, 3, 4 */
+    int dims[4]; /* as given */
+    int keep_dims[4];
+    int strides[4];
+    size_t count; /* elements in the given mask */
+} mhfa_mask_layout;
+mhfa_status mhfa_mask_layout_make(const mhfa_context *ctx, int ndim, const int *dims, int batch,
+                                  int n_heads, int n_query, int graph_size,
+                                  mhfa_mask_layout *layout);
+
+/* ---- enqueueing (enqueue.c) ---- */
+/* Enqueues an NDRange and, on an out-of-order queue, a barrier after it. */
+mhfa_status mhfa_enqueue(mhfa_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                         const size_t *local, const char *what);
+/* Sets the kernel's arguments in order; each pair is (size, pointer). */
+mhfa_status mhfa_set_args(mhfa_context *ctx, cl_kernel kernel, const char *what, int count, ...);
+#define MHFA_ARG(x) sizeof(x), (const void *)&(x)
+size_t mhfa_round_up(size_t n, size_t multiple);
+
+/* ---- the forward's stages (forward.c, attention_*.c) ---- */
+typedef struct mhfa_forward_shape {
+    int batch, n_query, graph_size;
+} mhfa_forward_shape;
+mhfa_status mhfa_attention_flash(mhfa_module *m, const mhfa_attention_args *a,
+                                 const mhfa_mask_layout *mask);
+mhfa_status mhfa_attention_manual(mhfa_module *m, const mhfa_attention_args *a,
+                                  const mhfa_mask_layout *mask, cl_mem weights_out);
+
+#endif

@@ -1,0 +1,175 @@
+/* Modules: configuration, weights (on the device, mirrored on the host), training mode. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const projection_names[4] = {"W_query", "W_key", "W_val", "W_out"};
+
+mhfa_config mhfa_config_default(int n_heads, int input_dim, int embed_dim) {
+    mhfa_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_heads = n_heads;
+    cfg.input_dim = input_dim;
+    cfg.embed_dim = embed_dim;
+    cfg.bias = 1;
+    return cfg;
+}
+
+static mhfa_status check_config(const mhfa_context *ctx, const mhfa_config *cfg) {
+    if (cfg->n_heads <= 0 || cfg->input_dim <= 0 || cfg->embed_dim <= 0)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "n_heads (%d), input_dim (%d) and embed_dim (%d) must be positive",
+                         cfg->n_heads, cfg->input_dim, cfg->embed_dim);
+    if (cfg->embed_dim % cfg->n_heads != 0)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_SHAPE,
+                         "embed_dim (%d) is not divisible by n_heads (%d)", cfg->embed_dim,
+                         cfg->n_heads);
+    if (!(cfg->attention_dropout >= 0.0f && cfg->attention_dropout < 1.0f))
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "attention_dropout (%g) must be in [0, 1)",
+                         (double)cfg->attention_dropout);
+    /* Every weight matrix must be addressable with int indices in the kernels. */
+    if ((size_t)cfg->embed_dim *
+            (size_t)(cfg->input_dim > cfg->embed_dim ? cfg->input_dim : cfg->embed_dim) >
+        (size_t)INT32_MAX)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_SHAPE, "weight matrices of %d x %d are too large",
+                         cfg->embed_dim, cfg->input_dim);
+    return MHFA_SUCCESS;
+}
+
+static int in_features(const mhfa_module *m, int which) {
+    return which == MHFA_W_OUT ? m->cfg.embed_dim : m->cfg.input_dim;
+}
+
+static size_t weight_count(const mhfa_module *m, int which) {
+    return (size_t)m->cfg.embed_dim * (size_t)in_features(m, which);
+}
+
+mhfa_status mhfa_module_create(mhfa_context *ctx, const mhfa_config *cfg, mhfa_module **out) {
+    if (!ctx) return MHFA_ERROR_INVALID_ARGUMENT;
+    if (!cfg || !out)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "%s is NULL", cfg ? "module" : "cfg");
+    *out = NULL;
+    mhfa_status status = check_config(ctx, cfg);
+    if (status != MHFA_SUCCESS) return status;
+
+    mhfa_module *m = calloc(1, sizeof *m);
+    if (!m) return mhfa_fail(ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+    m->ctx = ctx;
+    m->cfg = *cfg;
+    m->head_dim = cfg->embed_dim / cfg->n_heads;
+    for (int i = 0; i < 4 && status == MHFA_SUCCESS; i++) {
+        size_t n = weight_count(m, i), e = (size_t)cfg->embed_dim;
+        m->host_weight[i] = malloc(n * sizeof(float));
+        if (cfg->bias) m->host_bias[i] = malloc(e * sizeof(float));
+        if (!m->host_weight[i] || (cfg->bias && !m->host_bias[i])) {
+            status = mhfa_fail(ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        cl_int err;
+        m->weight[i] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, n * sizeof(float), NULL, &err);
+        if (err == CL_SUCCESS && cfg->bias)
+            m->bias[i] =
+                clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * sizeof(float), NULL, &err);
+        if (err != CL_SUCCESS) status = mhfa_fail_cl(ctx, err, "allocating the weights");
+    }
+    if (status == MHFA_SUCCESS) status = mhfa_build_module_kernels(m);
+    if (status == MHFA_SUCCESS) status = mhfa_module_init_parameters(m, 0);
+    if (status != MHFA_SUCCESS) {
+        mhfa_module_destroy(m);
+        return status;
+    }
+    *out = m;
+    return MHFA_SUCCESS;
+}
+
+void mhfa_module_destroy(mhfa_module *m) {
+    if (!m) return;
+    mhfa_release_module_kernels(&m->kernels);
+    for (int i = 0; i < 4; i++) {
+        if (m->weight[i]) clReleaseMemObject(m->weight[i]);
+        if (m->bias[i]) clReleaseMemObject(m->bias[i]);
+        free(m->host_weight[i]);
+        free(m->host_bias[i]);
+    }
+    mhfa_buffer *scratch[] = {&m->q_heads,    &m->k_heads,   &m->v_heads,  &m->context,
+                              &m->keep,       &m->scores,    &m->dropped,  &m->host_q,
+                              &m->host_h,     &m->host_mask, &m->host_out, &m->stored_weights,
+                              &m->stored_keep};
+    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
+        mhfa_buffer_release(scratch[i]);
+    free(m);
+}
+
+mhfa_status mhfa_module_get_config(const mhfa_module *m, mhfa_config *cfg) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    if (!cfg) return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "cfg is NULL");
+    *cfg = m->cfg;
+    return MHFA_SUCCESS;
+}
+
+static mhfa_status check_projection(const mhfa_module *m, mhfa_projection which, const void *weight,
+                                    const void *bias, const char *verb) {
+    if ((int)which < MHFA_W_QUERY || (int)which > MHFA_W_OUT)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "%s: no projection number %d", verb,
+                         (int)which);
+    if (!weight)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "%s %s: weight is NULL", verb,
+                         projection_names[which]);
+    if (m->cfg.bias && !bias)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "%s %s: bias is NULL but the module has biases", verb,
+                         projection_names[which]);
+    if (!m->cfg.bias && bias)
+        return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "%s %s: bias given but the module has no biases", verb,
+                         projection_names[which]);
+    return MHFA_SUCCESS;
+}
+
+/* Writes one projection to the device, then to the host mirror: on failure neither changes
+ * (a failed write leaves the device buffer undefined, so it is rewritten from the mirror). */
+mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which, const float *weight,
+                                       const float *bias) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    mhfa_status status = check_projection(m, which, weight, bias, "set_projection");
+    if (status != MHFA_SUCCESS) return status;
+    cl_command_queue queue = m->ctx->queue;
+    size_t w_bytes = weight_count(m, which) * sizeof(float);
+    size_t b_bytes = (size_t)m->cfg.embed_dim * sizeof(float);
+    cl_int err =
+        clEnqueueWriteBuffer(queue, m->weight[which], CL_TRUE, 0, w_bytes, weight, 0, NULL, NULL);
+    if (err == CL_SUCCESS && bias)
+        err = clEnqueueWriteBuffer(queue, m->bias[which], CL_TRUE, 0, b_bytes, bias, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clEnqueueWriteBuffer(queue, m->weight[which], CL_TRUE, 0, w_bytes, m->host_weight[which], 0,
+                             NULL, NULL);
+        if (bias)
+            clEnqueueWriteBuffer(queue, m->bias[which], CL_TRUE, 0, b_bytes, m->host_bias[which], 0,
+                                 NULL, NULL);
+        return mhfa_fail_cl(m->ctx, err, "writing the weights to the device");
+    }
+    memcpy(m->host_weight[which], weight, w_bytes);
+    if (bias) memcpy(m->host_bias[which], bias, b_bytes);
+    return MHFA_SUCCESS;
+}
+
+mhfa_status mhfa_module_get_projection(const mhfa_module *m, mhfa_projection which, float *weight,
+                                       float *bias) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    mhfa_status status = check_projection(m, which, weight, bias, "get_projection");
+    if (status != MHFA_SUCCESS) return status;
+    memcpy(weight, m->host_weight[which], weight_count(m, which) * sizeof(float));
+    if (bias) memcpy(bias, m->host_bias[which], (size_t)m->cfg.embed_dim * sizeof(float));
+    return MHFA_SUCCESS;
+}
+
+mhfa_status mhfa_module_set_training(mhfa_module *m, int training, uint64_t seed) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    m->training = training != 0;
+    m->dropout_seed = seed;
+    m->dropout_offset = 0;
+    return MHFA_SUCCESS;
+}

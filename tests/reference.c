@@ -1,0 +1,103 @@
+/* The float64 reference: projections, masked softmax per head (a row with every key masked gives
+ * zero weights), dropout after the weights are kept, context, output projection. */
+#include "reference.h"
+
+#include "internal.h" /* mhfa_dropout_keeps: the position-keyed generator SEMANTICS.md names */
+
+#include <math.h>
+#include <stdlib.h>
+
+/* y[rows][out] = x[rows][in] W^T + b, in double. */
+static void linear(const double *x, int rows, int in, int out, const float *w, const float *b,
+                   double *y) {
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int i = 0; i < in; i++)
+                s += x[(size_t)r * in + i] * (double)w[(size_t)o * in + i];
+            y[(size_t)r * out + o] = s;
+        }
+}
+
+static int is_masked(const ref_problem *p, int b, int h, int i, int j) {
+    if (!p->mask) return 0;
+    int idx[4] = {b, h, i, j}, axis_of[4];
+    if (p->mask_ndim == 2) axis_of[0] = 0, axis_of[1] = 3;
+    if (p->mask_ndim == 3) axis_of[0] = 0, axis_of[1] = 2, axis_of[2] = 3;
+    if (p->mask_ndim == 4) axis_of[0] = 0, axis_of[1] = 1, axis_of[2] = 2, axis_of[3] = 3;
+    size_t at = 0;
+    for (int d = 0; d < p->mask_ndim; d++) {
+        int size = p->mask_dims[d];
+        at = at * (size_t)size + (size_t)(size == 1 ? 0 : idx[axis_of[d]]);
+    }
+    return p->mask[at] != 0;
+}
+
+int ref_forward(const ref_problem *p, double *out, double *weights_out) {
+    const int B = p->batch, Nq = p->n_query, Nk = p->graph_size, Din = p->input_dim;
+    const int E = p->embed_dim, H = p->n_heads, d = E / H;
+    const float *h_in = p->h ? p->h : p->q;
+    double *xq = malloc(sizeof(double) * (size_t)B * Nq * Din);
+    double *xh = malloc(sizeof(double) * (size_t)B * Nk * Din);
+    double *Q = malloc(sizeof(double) * (size_t)B * Nq * E);
+    double *K = malloc(sizeof(double) * (size_t)B * Nk * E);
+    double *V = malloc(sizeof(double) * (size_t)B * Nk * E);
+    double *ctx = malloc(sizeof(double) * (size_t)B * Nq * E);
+    double *row = malloc(sizeof(double) * (size_t)Nk);
+    int ok = xq && xh && Q && K && V && ctx && row;
+    if (ok) {
+        for (size_t i = 0; i < (size_t)B * Nq * Din; i++)
+            xq[i] = p->q[i];
+        for (size_t i = 0; i < (size_t)B * Nk * Din; i++)
+            xh[i] = h_in[i];
+        linear(xq, B * Nq, Din, E, p->weight[0], p->bias[0], Q);
+        linear(xh, B * Nk, Din, E, p->weight[1], p->bias[1], K);
+        linear(xh, B * Nk, Din, E, p->weight[2], p->bias[2], V);
+        const double scale = 1.0 / sqrt((double)d);
+        for (int b = 0; b < B; b++)
+            for (int hd = 0; hd < H; hd++)
+                for (int i = 0; i < Nq; i++) {
+                    const double *qi = Q + ((size_t)b * Nq + i) * E + (size_t)hd * d;
+                    double m = -INFINITY;
+                    for (int j = 0; j < Nk; j++) {
+                        const double *kj = K + ((size_t)b * Nk + j) * E + (size_t)hd * d;
+                        double s = 0.0;
+                        for (int c = 0; c < d; c++)
+                            s += qi[c] * kj[c];
+                        row[j] = is_masked(p, b, hd, i, j) ? -INFINITY : s * scale;
+                        if (row[j] > m) m = row[j];
+                    }
+                    double sum = 0.0;
+                    for (int j = 0; j < Nk; j++) {
+                        row[j] = m == -INFINITY ? 0.0 : exp(row[j] - m);
+                        sum += row[j];
+                    }
+                    size_t wrow = (((size_t)b * H + hd) * Nq + i) * Nk;
+                    for (int j = 0; j < Nk; j++) {
+                        row[j] = sum > 0.0 ? row[j] / sum : 0.0;
+                        if (weights_out) weights_out[wrow + j] = row[j];
+                        if (p->dropout_p > 0.0f)
+                            row[j] = mhfa_dropout_keeps(wrow + j, p->dropout_p, p->dropout_seed,
+                                                        p->dropout_offset)
+                                         ? row[j] / (1.0 - (double)p->dropout_p)
+                                         : 0.0;
+                    }
+                    double *ci = ctx + ((size_t)b * Nq + i) * E + (size_t)hd * d;
+                    for (int c = 0; c < d; c++) {
+                        double s = 0.0;
+                        for (int j = 0; j < Nk; j++)
+                            s += row[j] * V[((size_t)b * Nk + j) * E + (size_t)hd * d + c];
+                        ci[c] = s;
+                    }
+                }
+        linear(ctx, B * Nq, E, E, p->weight[3], p->bias[3], out);
+    }
+    free(xq);
+    free(xh);
+    free(Q);
+    free(K);
+    free(V);
+    free(ctx);
+    free(row);
+    return ok ? 0 : -1;
+}
