@@ -117,6 +117,10 @@ MHFA_API mhfa_status mhfa_module_create(mhfa_context *ctx, const mhfa_config *cf
                                         mhfa_module **module);
 MHFA_API void mhfa_module_destroy(mhfa_module *module); /* NULL is a no-op */
 MHFA_API mhfa_status mhfa_module_init_parameters(mhfa_module *module, uint64_t seed);
+/* Bytes of device memory the module holds now: weights plus the scratch its forwards grew (the
+ * most a forward of the sizes seen so far needs; inputs and outputs of mhfa_forward_enqueue are
+ * the application's and not counted). */
+MHFA_API mhfa_status mhfa_module_device_bytes(const mhfa_module *m, size_t *bytes);
 /* Copies out the configuration the module was created with. */
 MHFA_API mhfa_status mhfa_module_get_config(const mhfa_module *m, mhfa_config *cfg);
 

@@ -85,6 +85,15 @@ mhfa_status mhfa_module_create(mhfa_context *ctx, const mhfa_config *cfg, mhfa_m
     return MHFA_SUCCESS;
 }
 
+/* Every scratch buffer of the module, for release and accounting. */
+static void scratch_buffers(mhfa_module *m, mhfa_buffer *list[13]) {
+    mhfa_buffer *all[13] = {&m->q_heads,    &m->k_heads,   &m->v_heads,  &m->context,
+                            &m->keep,       &m->scores,    &m->dropped,  &m->host_q,
+                            &m->host_h,     &m->host_mask, &m->host_out, &m->stored_weights,
+                            &m->stored_keep};
+    memcpy(list, all, sizeof all);
+}
+
 void mhfa_module_destroy(mhfa_module *m) {
     if (!m) return;
     mhfa_release_module_kernels(&m->kernels);
@@ -94,13 +103,26 @@ void mhfa_module_destroy(mhfa_module *m) {
         free(m->host_weight[i]);
         free(m->host_bias[i]);
     }
-    mhfa_buffer *scratch[] = {&m->q_heads,    &m->k_heads,   &m->v_heads,  &m->context,
-                              &m->keep,       &m->scores,    &m->dropped,  &m->host_q,
-                              &m->host_h,     &m->host_mask, &m->host_out, &m->stored_weights,
-                              &m->stored_keep};
-    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
-        mhfa_buffer_release(scratch[i]);
+    mhfa_buffer *list[13];
+    scratch_buffers(m, list);
+    for (int i = 0; i < 13; i++)
+        mhfa_buffer_release(list[i]);
     free(m);
+}
+
+mhfa_status mhfa_module_device_bytes(const mhfa_module *m, size_t *bytes) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    if (!bytes) return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "bytes is NULL");
+    size_t total = 0;
+    for (int i = 0; i < 4; i++)
+        total +=
+            (weight_count(m, i) + (m->cfg.bias ? (size_t)m->cfg.embed_dim : 0)) * sizeof(float);
+    mhfa_buffer *list[13];
+    scratch_buffers((mhfa_module *)m, list);
+    for (int i = 0; i < 13; i++)
+        total += list[i]->bytes;
+    *bytes = total;
+    return MHFA_SUCCESS;
 }
 
 mhfa_status mhfa_module_get_config(const mhfa_module *m, mhfa_config *cfg) {
