@@ -33,7 +33,19 @@ static int is_masked(const ref_problem *p, int b, int h, int i, int j) {
     return p->mask[at] != 0;
 }
 
-int ref_forward(const ref_problem *p, double *out, double *weights_out) {
+/* The distance between the two largest finite entries of row (INFINITY with fewer than two). */
+static double top_two_gap(const double *row, int n) {
+    double first = -INFINITY, second = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        if (row[j] > first)
+            second = first, first = row[j];
+        else if (row[j] > second)
+            second = row[j];
+    }
+    return second == -INFINITY ? INFINITY : first - second;
+}
+
+int ref_forward(const ref_problem *p, double *out, double *weights_out, ref_stats *stats) {
     const int B = p->batch, Nq = p->n_query, Nk = p->graph_size, Din = p->input_dim;
     const int E = p->embed_dim, H = p->n_heads, d = E / H;
     const float *h_in = p->h ? p->h : p->q;
@@ -45,6 +57,10 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out) {
     double *ctx = malloc(sizeof(double) * (size_t)B * Nq * E);
     double *row = malloc(sizeof(double) * (size_t)Nk);
     int ok = xq && xh && Q && K && V && ctx && row;
+    ref_stats seen = {0.0, 0.0, stats ? stats->row_gap : NULL};
+    if (seen.row_gap)
+        for (size_t i = 0; i < (size_t)B * Nq; i++)
+            seen.row_gap[i] = INFINITY;
     if (ok) {
         for (size_t i = 0; i < (size_t)B * Nq * Din; i++)
             xq[i] = p->q[i];
@@ -53,6 +69,8 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out) {
         linear(xq, B * Nq, Din, E, p->weight[0], p->bias[0], Q);
         linear(xh, B * Nk, Din, E, p->weight[1], p->bias[1], K);
         linear(xh, B * Nk, Din, E, p->weight[2], p->bias[2], V);
+        for (size_t i = 0; i < (size_t)B * Nk * E; i++)
+            if (fabs(V[i]) > seen.max_value) seen.max_value = fabs(V[i]);
         const double scale = 1.0 / sqrt((double)d);
         for (int b = 0; b < B; b++)
             for (int hd = 0; hd < H; hd++)
@@ -65,7 +83,13 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out) {
                         for (int c = 0; c < d; c++)
                             s += qi[c] * kj[c];
                         row[j] = is_masked(p, b, hd, i, j) ? -INFINITY : s * scale;
+                        if (fabs(row[j]) > seen.max_logit && row[j] != -INFINITY)
+                            seen.max_logit = fabs(row[j]);
                         if (row[j] > m) m = row[j];
+                    }
+                    if (seen.row_gap) {
+                        double gap = top_two_gap(row, Nk), *at = &seen.row_gap[(size_t)b * Nq + i];
+                        if (gap < *at) *at = gap;
                     }
                     double sum = 0.0;
                     for (int j = 0; j < Nk; j++) {
@@ -92,6 +116,7 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out) {
                 }
         linear(ctx, B * Nq, E, E, p->weight[3], p->bias[3], out);
     }
+    if (stats) *stats = seen;
     free(xq);
     free(xh);
     free(Q);

@@ -16,8 +16,17 @@ typedef struct ref_problem {
     uint64_t dropout_seed, dropout_offset;
 } ref_problem;
 
+/* Magnitudes the error of a float32 evaluation scales with (for ill-conditioned inputs). */
+typedef struct ref_stats {
+    double max_logit; /* max |Q_i . K_j| * scale over attendable pairs */
+    double max_value; /* max |V| */
+    double *row_gap;  /* NULL, or [batch][n_query] receiving, over heads, the smallest gap
+                         between a row's two largest logits (INFINITY with fewer than two) */
+} ref_stats;
+
 /* out: [batch][n_query][embed_dim]; weights (may be NULL): [batch][n_heads][n_query][graph_size],
- * before dropout. Returns 0, or -1 when out of memory. */
-int ref_forward(const ref_problem *p, double *out, double *weights);
+ * before dropout; stats may be NULL (else its row_gap is read first). Returns 0, or -1 when out of
+ * memory. */
+int ref_forward(const ref_problem *p, double *out, double *weights, ref_stats *stats);
 
 #endif

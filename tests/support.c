@@ -187,7 +187,7 @@ void run_case(mhfa_context *ctx, const test_case *c, test_rng *rng) {
                      0};
     double *ref = checked_malloc(out_n * sizeof(double));
     double *ref_w = c->store ? checked_malloc(w_n * sizeof(double)) : NULL;
-    assert_int_equal(ref_forward(&p, ref, ref_w), 0);
+    assert_int_equal(ref_forward(&p, ref, ref_w, NULL), 0);
     char what[200];
     snprintf(what, sizeof what,
              "B%d Nq%d Nk%d Din%d E%d H%d bias%d self%d store%d mask%d%s%s p%.2f", B, Nq, Nk,
