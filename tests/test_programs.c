@@ -1,0 +1,177 @@
+/* Kernel programs: the disk cache of binaries (MHFA_CACHE_DIR) and kernel sources read from a
+ * folder (MHFA_KERNEL_DIR), with the build log reported when a build fails. */
+#define _POSIX_C_SOURCE 200809L
+#include "support.h"
+
+#include "internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int count_files(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name), s = strlen(suffix);
+        n += len > s && strcmp(e->d_name + len - s, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void remove_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
+}
+
+/* Creates a context and a module, runs one small forward; returns the status of module_create. */
+static mhfa_status make_and_run(mhfa_context **ctx_out, mhfa_module **m_out) {
+    mhfa_context *ctx = NULL;
+    if (mhfa_context_create(NULL, &ctx) != MHFA_SUCCESS) fail_msg("%s", mhfa_last_create_error());
+    mhfa_config cfg = mhfa_config_default(2, 6, 8);
+    mhfa_module *m = NULL;
+    mhfa_status s = mhfa_module_create(ctx, &cfg, &m);
+    if (s == MHFA_SUCCESS) {
+        float q[3 * 6], out[3 * 8];
+        test_rng rng;
+        rng_init(&rng, test_seed());
+        fill_normal(&rng, q, 18, 1.0);
+        poison(out, 24);
+        assert_int_equal(mhfa_forward(m, 1, 3, 3, q, NULL, NULL, out), MHFA_SUCCESS);
+        for (int i = 0; i < 24; i++)
+            assert_true(out[i] == out[i]);
+    }
+    *ctx_out = ctx;
+    *m_out = m;
+    return s;
+}
+
+/* Programs made from a binary have no source text. */
+static int all_from_binaries(const mhfa_context *ctx) {
+    for (const mhfa_program_entry *e = ctx->programs; e; e = e->next) {
+        size_t size = 0;
+        clGetProgramInfo(e->program, CL_PROGRAM_SOURCE, 0, NULL, &size);
+        if (size > 1) return 0;
+    }
+    return ctx->programs != NULL;
+}
+
+static void binary_cache(void **state) {
+    (void)state;
+    char dir[] = "/tmp/mhfa-cache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("MHFA_CACHE_DIR", dir, 1);
+    mhfa_context *ctx;
+    mhfa_module *m;
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    assert_false(all_from_binaries(ctx));
+    int written = count_files(dir, ".bin");
+    assert_true(written >= 2);
+    assert_int_equal(count_files(dir, ".tmp"), 0);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+
+    /* A new context finds every program in the cache. */
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    assert_true(all_from_binaries(ctx));
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+
+    /* Damaged files are ignored and rewritten. */
+    DIR *d = opendir(dir);
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r+b");
+        fseek(f, 30, SEEK_SET);
+        fputs("damaged", f);
+        fclose(f);
+    }
+    closedir(d);
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    assert_true(all_from_binaries(ctx));
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+
+    /* "off" writes nothing. */
+    remove_files(dir);
+    setenv("MHFA_CACHE_DIR", "off", 1);
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    assert_int_equal(count_files(dir, ".bin"), 0);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+    rmdir(dir);
+}
+
+static void copy_file(const char *from, const char *to, const char *extra_text) {
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        fwrite(buf, 1, n, out);
+    if (extra_text) fputs(extra_text, out);
+    fclose(in);
+    fclose(out);
+}
+
+static void kernel_dir(void **state) {
+    (void)state;
+    setenv("MHFA_CACHE_DIR", "off", 1);
+    char dir[] = "/tmp/mhfa-kernels-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const char *const names[] = {"common", "mask", "linear", "flash_attention",
+                                        "manual_attention"};
+    char from[512], to[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(from, sizeof from, "%s/%s.cl", MHFA_SOURCE_KERNELS, names[i]);
+        snprintf(to, sizeof to, "%s/%s.cl", dir, names[i]);
+        copy_file(from, to, NULL);
+    }
+    setenv("MHFA_KERNEL_DIR", dir, 1);
+    mhfa_context *ctx;
+    mhfa_module *m;
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+
+    /* A kernel that does not compile: BUILD_FAILED, and the log names the problem. */
+    snprintf(from, sizeof from, "%s/flash_attention.cl", MHFA_SOURCE_KERNELS);
+    snprintf(to, sizeof to, "%s/flash_attention.cl", dir);
+    copy_file(from, to, "\n__constant int broken = this_is_not_opencl_42;\n");
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_ERROR_BUILD_FAILED);
+    const char *message = mhfa_context_error_message(ctx);
+    assert_non_null(strstr(message, "build log"));
+    assert_non_null(strstr(message, "this_is_not_opencl_42"));
+    mhfa_context_destroy(ctx);
+
+    /* A folder without the sources: IO. */
+    remove_files(dir);
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_ERROR_IO);
+    mhfa_context_destroy(ctx);
+    rmdir(dir);
+    unsetenv("MHFA_KERNEL_DIR");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(binary_cache),
+        cmocka_unit_test(kernel_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
