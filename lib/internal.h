@@ -116,7 +116,8 @@ struct mhfa_module {
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
 void mhfa_release_module_kernels(mhfa_kernels *k);
 
-/* A mask checked against the forward's shape: keep dims and element strides (0 = broadcast). */
+/* A mask checked against the forward's shape: keep dims and element strides (0 = broadcast).
+ * Only for a mask that was given: ndim must be 2, 3 or 4. */
 typedef struct mhfa_mask_layout {
     int ndim;    /* as given: 0 none, 2, 3, 4 */
     int dims[4]; /* as given */

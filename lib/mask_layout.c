@@ -7,7 +7,6 @@ mhfa_status mhfa_mask_layout_make(const mhfa_context *ctx, int ndim, const int *
                                   int n_heads, int n_query, int graph_size,
                                   mhfa_mask_layout *layout) {
     memset(layout, 0, sizeof *layout);
-    if (ndim == 0) return MHFA_SUCCESS;
     if (ndim < 2 || ndim > 4)
         return mhfa_fail(ctx, MHFA_ERROR_INVALID_SHAPE, "mask ndim is %d; it must be 2, 3 or 4",
                          ndim);
