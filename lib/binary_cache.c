@@ -37,8 +37,7 @@ static int make_dirs(const char *path) {
     return (mkdir(buf, 0755) == 0 || errno == EEXIST) ? 0 : -1;
 }
 
-/* The cache folder, or 0 when the cache is off or no folder can be named. */
-static int cache_dir(char *dir, size_t size) {
+int mhfa_cache_dir(char *dir, size_t size) {
     const char *env = getenv("MHFA_CACHE_DIR");
     if (env && strcmp(env, "off") == 0) return 0;
     int n;
@@ -56,7 +55,7 @@ static int cache_dir(char *dir, size_t size) {
 
 static int cache_path(const char *key_text, char *path, size_t size, uint64_t *check) {
     char dir[4000];
-    if (!cache_dir(dir, sizeof dir)) return 0;
+    if (!mhfa_cache_dir(dir, sizeof dir)) return 0;
     size_t len = strlen(key_text);
     uint64_t name = mhfa_hash64(key_text, len, 0);
     *check = mhfa_hash64(key_text, len, 0x9e3779b97f4a7c15ull);

@@ -38,21 +38,69 @@ static mhfa_status check_shape(const mhfa_module *m, int batch, int n_query, int
     return MHFA_SUCCESS;
 }
 
-static mhfa_status project(mhfa_module *m, cl_kernel kernel, const char *what, cl_mem x, int which,
-                           cl_mem y, int batch, int seq_len) {
-    cl_int rows = batch * seq_len;
-    cl_int in = which == MHFA_W_OUT ? m->cfg.embed_dim : m->cfg.input_dim;
-    cl_int out_features = m->cfg.embed_dim, has_bias = m->cfg.bias != 0, len = seq_len;
-    cl_mem bias = has_bias ? m->bias[which] : m->weight[which]; /* any valid buffer when unused */
-    mhfa_status status =
-        mhfa_set_args(m->ctx, kernel, what, 9, MHFA_ARG(x), MHFA_ARG(m->weight[which]),
-                      MHFA_ARG(bias), MHFA_ARG(has_bias), MHFA_ARG(y), MHFA_ARG(rows), MHFA_ARG(in),
-                      MHFA_ARG(out_features), MHFA_ARG(len));
+/* One projection launch: x (seq_len positions per batch element) times columns
+ * [col0, col0 + out_features) of the transposed weights w_t (ld_w columns), into y[0..2], each
+ * taking embed_dim of those columns. */
+typedef struct projection {
+    cl_kernel kernel;
+    const char *what;
+    cl_mem x;
+    int seq_len;
+    cl_mem w_t, bias; /* bias NULL without bias */
+    int ld_w, col0, out_features;
+    cl_mem y[3];
+} projection;
+
+static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
+    const mhfa_kernels *k = &m->kernels;
+    cl_int rows = batch * p->seq_len, has_bias = p->bias != NULL;
+    cl_int in = p->kernel == k->project_to_rows ? m->cfg.embed_dim : m->cfg.input_dim;
+    cl_int out_width = m->cfg.embed_dim;
+    cl_mem bias = has_bias ? p->bias : p->w_t; /* any valid buffer when unused */
+    mhfa_status status = mhfa_set_args(
+        m->ctx, p->kernel, p->what, 14, MHFA_ARG(p->x), MHFA_ARG(p->w_t), MHFA_ARG(p->ld_w),
+        MHFA_ARG(p->col0), MHFA_ARG(bias), MHFA_ARG(has_bias), MHFA_ARG(p->y[0]), MHFA_ARG(p->y[1]),
+        MHFA_ARG(p->y[2]), MHFA_ARG(rows), MHFA_ARG(in), MHFA_ARG(p->out_features),
+        MHFA_ARG(out_width), MHFA_ARG(p->seq_len));
     if (status != MHFA_SUCCESS) return status;
-    const size_t *local = m->kernels.linear_local, *tile = m->kernels.linear_tile;
-    size_t global[2] = {(size_t)((out_features + tile[0] - 1) / tile[0]) * local[0],
-                        (size_t)((rows + tile[1] - 1) / tile[1]) * local[1]};
-    return mhfa_enqueue(m->ctx, kernel, 2, global, local, what);
+    size_t blocks[2] = {((size_t)p->out_features + k->projection_tile[0] - 1) /
+                            k->projection_tile[0],
+                        ((size_t)rows + k->projection_tile[1] - 1) / k->projection_tile[1]};
+    if (k->projection_vector) return mhfa_enqueue(m->ctx, p->kernel, 2, blocks, NULL, p->what);
+    size_t global[2] = {blocks[0] * k->projection_local[0], blocks[1] * k->projection_local[1]};
+    return mhfa_enqueue(m->ctx, p->kernel, 2, global, k->projection_local, p->what);
+}
+
+/* Q, K and V in the per-head layout: one launch for self-attention, two for cross-attention. */
+static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
+                                  const forward_io *io) {
+    const int e = m->cfg.embed_dim;
+    cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = m->v_heads.mem;
+    projection p = {m->kernels.project_to_heads,
+                    "query/key/value projection",
+                    io->q,
+                    n_query,
+                    m->in_t,
+                    m->in_bias,
+                    3 * e,
+                    0,
+                    3 * e,
+                    {q, k, v}};
+    if (!io->h) return project(m, &p, batch);
+    p.what = "query projection";
+    p.out_features = e;
+    mhfa_status status = project(m, &p, batch);
+    projection kv = {m->kernels.project_to_heads,
+                     "key/value projection",
+                     io->h,
+                     graph_size,
+                     m->in_t,
+                     m->in_bias,
+                     3 * e,
+                     e,
+                     2 * e,
+                     {k, v, v}};
+    return status == MHFA_SUCCESS ? project(m, &kv, batch) : status;
 }
 
 static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int graph_size,
@@ -101,16 +149,7 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     mhfa_status status = reserve_scratch(m, batch, n_query, graph_size, io->layout.count);
     if (status != MHFA_SUCCESS) return status;
     if (io->mask) status = enqueue_mask_to_keep(m, io);
-    cl_mem h = io->h ? io->h : io->q;
-    if (status == MHFA_SUCCESS)
-        status = project(m, m->kernels.project_to_heads, "query projection", io->q, MHFA_W_QUERY,
-                         m->q_heads.mem, batch, n_query);
-    if (status == MHFA_SUCCESS)
-        status = project(m, m->kernels.project_to_heads, "key projection", h, MHFA_W_KEY,
-                         m->k_heads.mem, batch, graph_size);
-    if (status == MHFA_SUCCESS)
-        status = project(m, m->kernels.project_to_heads, "value projection", h, MHFA_W_VAL,
-                         m->v_heads.mem, batch, graph_size);
+    if (status == MHFA_SUCCESS) status = project_inputs(m, batch, n_query, graph_size, io);
     if (status != MHFA_SUCCESS) return status;
 
     mhfa_attention_args args;
@@ -136,10 +175,17 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
         status = call_attention_fn(m, &args);
     else
         status = mhfa_attention_flash(m, &args, &io->layout);
-    if (status == MHFA_SUCCESS)
-        status = project(m, m->kernels.project_to_rows, "output projection", m->context.mem,
-                         MHFA_W_OUT, io->out, batch, n_query);
-    return status;
+    projection out = {m->kernels.project_to_rows,
+                      "output projection",
+                      m->context.mem,
+                      n_query,
+                      m->out_t,
+                      m->out_bias,
+                      cfg->embed_dim,
+                      0,
+                      cfg->embed_dim,
+                      {io->out, io->out, io->out}};
+    return status == MHFA_SUCCESS ? project(m, &out, batch) : status;
 }
 
 static void swap_buffers(mhfa_buffer *a, mhfa_buffer *b) {

@@ -74,6 +74,19 @@ cl_program mhfa_binary_cache_load(const mhfa_context *ctx, const char *key_text)
 void mhfa_binary_cache_store(const mhfa_context *ctx, const char *key_text, cl_program program);
 uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
 
+/* The cache folder (MHFA_CACHE_DIR, else under XDG_CACHE_HOME or HOME); 0 when off or unnamed. */
+int mhfa_cache_dir(char *dir, size_t size);
+
+/* ---- tuned tile sizes (tuning.c) ---- */
+enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2 };
+typedef struct mhfa_tuning {
+    int projection_kind; /* 0: built-in choice */
+    int tiled[5];        /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int rows_per_item;
+    int flash_block_q, flash_block_k; /* 0: built-in choice */
+} mhfa_tuning;
+void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
+
 /* ---- Philox4x32-10 (philox.c): the generator of init_parameters and dropout ---- */
 void mhfa_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 /* Uniform in [0, 1) from 24 bits of one output word. */
@@ -92,7 +105,9 @@ void mhfa_buffer_release(mhfa_buffer *buf);
 typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
     cl_kernel flash, scores, softmax, dropout, weights_times_values;
-    size_t linear_local[2], linear_tile[2]; /* work-group shape, and outputs it covers */
+    int projection_vector;      /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
+    size_t projection_local[2]; /* work-group shape (tiled) */
+    size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     size_t flash_block_q, softmax_local;
 } mhfa_kernels;
 
@@ -101,7 +116,8 @@ struct mhfa_module {
     mhfa_config cfg;
     int head_dim;
     float *host_weight[4], *host_bias[4]; /* mirrors of what the device holds */
-    cl_mem weight[4], bias[4];            /* bias NULL without bias */
+    cl_mem in_t, in_bias;   /* [input_dim][3 * embed_dim]: W_query^T | W_key^T | W_val^T */
+    cl_mem out_t, out_bias; /* [embed_dim][embed_dim]: W_out^T; biases NULL without bias */
     mhfa_kernels kernels;
     int training;
     uint64_t dropout_seed, dropout_offset;
@@ -114,6 +130,13 @@ struct mhfa_module {
 };
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
+
+/* ---- the weights as the kernels read them (device_weights.c) ---- */
+mhfa_status mhfa_device_weights_alloc(mhfa_module *m);
+void mhfa_device_weights_release(mhfa_module *m);
+size_t mhfa_device_weights_bytes(const mhfa_module *m);
+mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, const float *weight,
+                                      const float *bias);
 void mhfa_release_module_kernels(mhfa_kernels *k);
 
 /* A mask checked against the forward's shape: keep dims and element strides (0 = broadcast).

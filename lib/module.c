@@ -68,13 +68,8 @@ mhfa_status mhfa_module_create(mhfa_context *ctx, const mhfa_config *cfg, mhfa_m
             status = mhfa_fail(ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
-        cl_int err;
-        m->weight[i] = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, n * sizeof(float), NULL, &err);
-        if (err == CL_SUCCESS && cfg->bias)
-            m->bias[i] =
-                clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * sizeof(float), NULL, &err);
-        if (err != CL_SUCCESS) status = mhfa_fail_cl(ctx, err, "allocating the weights");
     }
+    if (status == MHFA_SUCCESS) status = mhfa_device_weights_alloc(m);
     if (status == MHFA_SUCCESS) status = mhfa_build_module_kernels(m);
     if (status == MHFA_SUCCESS) status = mhfa_module_init_parameters(m, 0);
     if (status != MHFA_SUCCESS) {
@@ -97,9 +92,8 @@ static void scratch_buffers(mhfa_module *m, mhfa_buffer *list[13]) {
 void mhfa_module_destroy(mhfa_module *m) {
     if (!m) return;
     mhfa_release_module_kernels(&m->kernels);
+    mhfa_device_weights_release(m);
     for (int i = 0; i < 4; i++) {
-        if (m->weight[i]) clReleaseMemObject(m->weight[i]);
-        if (m->bias[i]) clReleaseMemObject(m->bias[i]);
         free(m->host_weight[i]);
         free(m->host_bias[i]);
     }
@@ -113,10 +107,7 @@ void mhfa_module_destroy(mhfa_module *m) {
 mhfa_status mhfa_module_device_bytes(const mhfa_module *m, size_t *bytes) {
     if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
     if (!bytes) return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "bytes is NULL");
-    size_t total = 0;
-    for (int i = 0; i < 4; i++)
-        total +=
-            (weight_count(m, i) + (m->cfg.bias ? (size_t)m->cfg.embed_dim : 0)) * sizeof(float);
+    size_t total = mhfa_device_weights_bytes(m);
     mhfa_buffer *list[13];
     scratch_buffers((mhfa_module *)m, list);
     for (int i = 0; i < 13; i++)
@@ -152,27 +143,20 @@ static mhfa_status check_projection(const mhfa_module *m, mhfa_projection which,
 }
 
 /* Writes one projection to the device, then to the host mirror: on failure neither changes
- * (a failed write leaves the device buffer undefined, so it is rewritten from the mirror). */
+ * (a failed write leaves the device copy undefined, so it is rewritten from the mirror). */
 mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which, const float *weight,
                                        const float *bias) {
     if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
     mhfa_status status = check_projection(m, which, weight, bias, "set_projection");
     if (status != MHFA_SUCCESS) return status;
-    cl_command_queue queue = m->ctx->queue;
+    status = mhfa_device_weights_write(m, which, weight, bias);
+    if (status != MHFA_SUCCESS) {
+        mhfa_device_weights_write(m, which, m->host_weight[which],
+                                  bias ? m->host_bias[which] : NULL);
+        return status;
+    }
     size_t w_bytes = weight_count(m, which) * sizeof(float);
     size_t b_bytes = (size_t)m->cfg.embed_dim * sizeof(float);
-    cl_int err =
-        clEnqueueWriteBuffer(queue, m->weight[which], CL_TRUE, 0, w_bytes, weight, 0, NULL, NULL);
-    if (err == CL_SUCCESS && bias)
-        err = clEnqueueWriteBuffer(queue, m->bias[which], CL_TRUE, 0, b_bytes, bias, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        clEnqueueWriteBuffer(queue, m->weight[which], CL_TRUE, 0, w_bytes, m->host_weight[which], 0,
-                             NULL, NULL);
-        if (bias)
-            clEnqueueWriteBuffer(queue, m->bias[which], CL_TRUE, 0, b_bytes, m->host_bias[which], 0,
-                                 NULL, NULL);
-        return mhfa_fail_cl(m->ctx, err, "writing the weights to the device");
-    }
     memcpy(m->host_weight[which], weight, w_bytes);
     if (bias) memcpy(m->host_bias[which], bias, b_bytes);
     return MHFA_SUCCESS;

@@ -1,154 +1,207 @@
-/* Building a module's kernels for its head_dim, with tile sizes that fit the device: each
- * candidate, largest first, is built and kept only if its work-group fits the kernel's real limit
- * (CL_KERNEL_WORK_GROUP_SIZE) and its local memory fits the device. */
+/* Building a module's kernels for its head_dim, with tile sizes that fit the device. A tuning
+ * file's choice (tuning.c) is tried first; then the built-in candidates, largest first. Each is
+ * built and kept only if its work-group fits the kernel's real limit (CL_KERNEL_WORK_GROUP_SIZE)
+ * and its local memory fits the device. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-typedef struct linear_tiles {
-    int tile_m, tile_n, tile_k, wpt_m, wpt_n;
-} linear_tiles;
-
-static const linear_tiles linear_candidates[] = {
-    {64, 64, 16, 4, 4}, {32, 32, 16, 2, 2}, {16, 16, 16, 2, 2}, {8, 8, 8, 1, 1}, {1, 1, 1, 1, 1},
+/* Projection tiles for GPUs, largest first: TILE_M, TILE_N, TILE_K, WPT_M, WPT_N. */
+static const int tiled_candidates[][5] = {
+    {128, 128, 8, 8, 8}, {64, 64, 8, 4, 4}, {32, 32, 8, 2, 2}, {16, 16, 8, 1, 1}, {1, 1, 1, 1, 1},
 };
+
+/* Rows per work-item of the vector (CPU) projection. */
+enum { VECTOR_ROWS_PER_ITEM = 8 };
 
 static int is_cpu(const mhfa_context *ctx) {
     return (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
-static size_t kernel_group_limit(const mhfa_context *ctx, cl_kernel kernel) {
-    size_t limit = 0;
-    if (clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit,
-                                 &limit, NULL) != CL_SUCCESS)
-        return 0;
-    return limit;
-}
-
 static int kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size) {
+    size_t limit = 0;
     cl_ulong local = 0;
-    clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local, &local,
-                             NULL);
-    return group_size <= kernel_group_limit(ctx, kernel) && local <= ctx->info.local_mem_size;
+    if (clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit,
+                                 &limit, NULL) != CL_SUCCESS ||
+        clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local,
+                                 &local, NULL) != CL_SUCCESS)
+        return 0;
+    return group_size <= limit && local <= ctx->info.local_mem_size;
 }
 
-static mhfa_status build(mhfa_context *ctx, const char *source, const char *options,
-                         cl_program *program) {
-    const char *names[2] = {"common", source};
-    return mhfa_get_program(ctx, names, 2, options, program);
+static void release(cl_kernel *kernel) {
+    if (*kernel) clReleaseKernel(*kernel);
+    *kernel = NULL;
 }
 
-/* Builds the named kernels of one source with the first candidate options that fit. */
-static mhfa_status build_linear(mhfa_module *m) {
+/* Builds common.cl + the named sources with options, and creates the named kernels. */
+static mhfa_status build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
+                                 const char *options, const char *const *names,
+                                 cl_kernel *const *kernels, int n_kernels) {
+    const char *all[4] = {"common"};
+    for (int i = 0; i < n_sources; i++)
+        all[i + 1] = sources[i];
+    cl_program program;
+    mhfa_status status = mhfa_get_program(ctx, all, n_sources + 1, options, &program);
+    for (int i = 0; i < n_kernels && status == MHFA_SUCCESS; i++)
+        status = mhfa_create_kernel(ctx, program, names[i], kernels[i]);
+    return status;
+}
+
+static mhfa_status build_projection(mhfa_module *m, const char *source, const char *options) {
+    static const char *const names[2] = {"project_to_heads", "project_to_rows"};
+    cl_kernel *const kernels[2] = {&m->kernels.project_to_heads, &m->kernels.project_to_rows};
+    const char *sources[2] = {"project_common", source};
+    return build_kernels(m->ctx, sources, 2, options, names, kernels, 2);
+}
+
+/* The float16 kernel: no local memory, any work-group size. */
+static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item) {
+    char options[96];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d", m->head_dim,
+             rows_per_item);
+    mhfa_kernels *k = &m->kernels;
+    k->projection_vector = 1;
+    k->projection_tile[0] = 16;
+    k->projection_tile[1] = (size_t)rows_per_item;
+    return build_projection(m, "project_vector", options);
+}
+
+/* Builds one tile size; *fits says whether it may be used. */
+static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
     mhfa_kernels *k = &m->kernels;
-    for (size_t i = 0; i < sizeof linear_candidates / sizeof linear_candidates[0]; i++) {
-        const linear_tiles *t = &linear_candidates[i];
-        size_t group = (size_t)(t->tile_m / t->wpt_m) * (size_t)(t->tile_n / t->wpt_n);
-        size_t local = (size_t)t->tile_k * (t->tile_m + t->tile_n + 2) * sizeof(float);
-        if (group > ctx->info.max_work_group_size || local > ctx->info.local_mem_size) continue;
-        char options[256];
-        snprintf(options, sizeof options,
-                 "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d",
-                 m->head_dim, t->tile_m, t->tile_n, t->tile_k, t->wpt_m, t->wpt_n);
-        cl_program program;
-        mhfa_status status = build(ctx, "linear", options, &program);
-        if (status == MHFA_SUCCESS)
-            status = mhfa_create_kernel(ctx, program, "project_to_heads", &k->project_to_heads);
-        if (status == MHFA_SUCCESS)
-            status = mhfa_create_kernel(ctx, program, "project_to_rows", &k->project_to_rows);
-        if (status != MHFA_SUCCESS) return status;
-        if (kernel_fits(ctx, k->project_to_heads, group) &&
-            kernel_fits(ctx, k->project_to_rows, group)) {
-            k->linear_local[0] = (size_t)(t->tile_n / t->wpt_n);
-            k->linear_local[1] = (size_t)(t->tile_m / t->wpt_m);
-            k->linear_tile[0] = (size_t)t->tile_n;
-            k->linear_tile[1] = (size_t)t->tile_m;
-            return MHFA_SUCCESS;
-        }
-        clReleaseKernel(k->project_to_heads);
-        clReleaseKernel(k->project_to_rows);
-        k->project_to_heads = k->project_to_rows = NULL;
+    size_t group = (size_t)(t[0] / t[3]) * (size_t)(t[1] / t[4]);
+    size_t local = (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float);
+    *fits = 0;
+    if (group > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
+        return MHFA_SUCCESS;
+    char options[256];
+    snprintf(options, sizeof options,
+             "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d",
+             m->head_dim, t[0], t[1], t[2], t[3], t[4]);
+    mhfa_status status = build_projection(m, "project_tiled", options);
+    if (status != MHFA_SUCCESS) return status;
+    if (kernel_fits(ctx, k->project_to_heads, group) &&
+        kernel_fits(ctx, k->project_to_rows, group)) {
+        *fits = 1;
+        k->projection_vector = 0;
+        k->projection_local[0] = (size_t)(t[1] / t[4]);
+        k->projection_local[1] = (size_t)(t[0] / t[3]);
+        k->projection_tile[0] = (size_t)t[1];
+        k->projection_tile[1] = (size_t)t[0];
+        return MHFA_SUCCESS;
     }
-    return mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED,
-                     "no projection tile size fits the work-group limits of %s",
-                     ctx->info.device_name);
+    release(&k->project_to_heads);
+    release(&k->project_to_rows);
+    return MHFA_SUCCESS;
 }
 
-static mhfa_status build_flash(mhfa_module *m) {
+static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tuning) {
+    int fits = 0;
+    mhfa_status status = MHFA_SUCCESS;
+    if (tuning->projection_kind == MHFA_PROJECTION_TILED)
+        status = try_tiled_projection(m, tuning->tiled, &fits);
+    for (size_t i = 0; !fits && status == MHFA_SUCCESS &&
+                       i < sizeof tiled_candidates / sizeof tiled_candidates[0];
+         i++)
+        status = try_tiled_projection(m, tiled_candidates[i], &fits);
+    if (status == MHFA_SUCCESS && !fits)
+        status = mhfa_fail(m->ctx, MHFA_ERROR_UNSUPPORTED,
+                           "no projection tile size fits the work-group limits of %s",
+                           m->ctx->info.device_name);
+    return status;
+}
+
+static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) {
+    if (tuning->projection_kind == MHFA_PROJECTION_VECTOR)
+        return build_vector_projection(m, tuning->rows_per_item);
+    if (tuning->projection_kind == 0 && is_cpu(m->ctx))
+        return build_vector_projection(m, VECTOR_ROWS_PER_ITEM);
+    return build_tiled_projection(m, tuning);
+}
+
+/* Builds the flash kernel for one block size; *fits says whether it may be used. */
+static mhfa_status try_flash(mhfa_module *m, int block_q, int block_k, int *fits) {
     mhfa_context *ctx = m->ctx;
-    const int d = m->head_dim;
-    /* K and V tiles take 2 * BLOCK_K * d floats of local memory: use at most half of it. */
+    *fits = 0;
+    size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
+    if ((size_t)block_q > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
+        return MHFA_SUCCESS;
+    char options[160];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d", m->head_dim,
+             block_q, block_k);
+    static const char *const sources[1] = {"flash_attention"}, *const names[1] = {
+                                                                   "flash_attention"};
+    cl_kernel *const kernels[1] = {&m->kernels.flash};
+    mhfa_status status = build_kernels(ctx, sources, 1, options, names, kernels, 1);
+    if (status != MHFA_SUCCESS) return status;
+    *fits = kernel_fits(ctx, m->kernels.flash, (size_t)block_q);
+    if (*fits)
+        m->kernels.flash_block_q = (size_t)block_q;
+    else
+        release(&m->kernels.flash);
+    return MHFA_SUCCESS;
+}
+
+static mhfa_status build_flash(mhfa_module *m, const mhfa_tuning *tuning) {
+    mhfa_context *ctx = m->ctx;
+    int fits = 0;
+    mhfa_status status = MHFA_SUCCESS;
+    if (tuning->flash_block_q)
+        status = try_flash(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
+    /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
     cl_ulong budget = ctx->info.local_mem_size / 2;
     if (budget > 24576) budget = 24576;
-    int block_k = (int)(budget / (2 * sizeof(float) * (size_t)d));
+    int block_k = (int)(budget / (2 * sizeof(float) * (size_t)m->head_dim));
     if (block_k > 32) block_k = 32;
-    if (block_k < 1)
-        return mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED,
-                         "head_dim %d needs more local memory than %s has", d,
-                         ctx->info.device_name);
-    for (int block_q = is_cpu(ctx) ? 16 : 64; block_q >= 1; block_q /= 2) {
-        if ((size_t)block_q > ctx->info.max_work_group_size) continue;
-        char options[160];
-        snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d", d, block_q,
-                 block_k);
-        cl_program program;
-        mhfa_status status = build(ctx, "flash_attention", options, &program);
-        if (status == MHFA_SUCCESS)
-            status = mhfa_create_kernel(ctx, program, "flash_attention", &m->kernels.flash);
-        if (status != MHFA_SUCCESS) return status;
-        if (kernel_fits(ctx, m->kernels.flash, (size_t)block_q)) {
-            m->kernels.flash_block_q = (size_t)block_q;
-            return MHFA_SUCCESS;
-        }
-        clReleaseKernel(m->kernels.flash);
-        m->kernels.flash = NULL;
-    }
-    return mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED, "the flash kernel fits no work-group on %s",
-                     ctx->info.device_name);
+    for (int block_q = is_cpu(ctx) ? 16 : 64;
+         !fits && status == MHFA_SUCCESS && block_k >= 1 && block_q >= 1; block_q /= 2)
+        status = try_flash(m, block_q, block_k, &fits);
+    if (status == MHFA_SUCCESS && !fits)
+        status = mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED,
+                           "the flash kernel for head_dim %d fits neither the local memory nor "
+                           "the work-groups of %s",
+                           m->head_dim, ctx->info.device_name);
+    return status;
 }
 
 static mhfa_status build_manual(mhfa_module *m) {
     mhfa_context *ctx = m->ctx;
     mhfa_kernels *k = &m->kernels;
+    static const char *const sources[1] = {"manual_attention"};
+    static const char *const names[4] = {"attention_softmax", "attention_scores",
+                                         "attention_dropout", "weights_times_values"};
+    cl_kernel *const kernels[4] = {&k->softmax, &k->scores, &k->dropout, &k->weights_times_values};
     for (int group = 128; group >= 1; group /= 2) {
         if ((size_t)group > ctx->info.max_work_group_size) continue;
         char options[96];
         snprintf(options, sizeof options, "-D HEAD_DIM=%d -D SOFTMAX_GROUP=%d", m->head_dim, group);
-        cl_program program;
-        mhfa_status status = build(ctx, "manual_attention", options, &program);
-        if (status == MHFA_SUCCESS)
-            status = mhfa_create_kernel(ctx, program, "attention_softmax", &k->softmax);
+        mhfa_status status = build_kernels(ctx, sources, 1, options, names, kernels, 4);
         if (status != MHFA_SUCCESS) return status;
-        if (!kernel_fits(ctx, k->softmax, (size_t)group)) {
-            clReleaseKernel(k->softmax);
-            k->softmax = NULL;
-            continue;
+        if (kernel_fits(ctx, k->softmax, (size_t)group)) {
+            k->softmax_local = (size_t)group;
+            return MHFA_SUCCESS;
         }
-        k->softmax_local = (size_t)group;
-        status = mhfa_create_kernel(ctx, program, "attention_scores", &k->scores);
-        if (status == MHFA_SUCCESS)
-            status = mhfa_create_kernel(ctx, program, "attention_dropout", &k->dropout);
-        if (status == MHFA_SUCCESS)
-            status =
-                mhfa_create_kernel(ctx, program, "weights_times_values", &k->weights_times_values);
-        return status;
+        for (int i = 0; i < 4; i++)
+            release(kernels[i]);
     }
     return mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED, "the softmax kernel fits no work-group on %s",
                      ctx->info.device_name);
 }
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
-    cl_program mask_program;
-    mhfa_status status = build(m->ctx, "mask", "", &mask_program);
-    if (status == MHFA_SUCCESS)
-        status = mhfa_create_kernel(m->ctx, mask_program, "mask_to_keep", &m->kernels.mask_to_keep);
-    if (status == MHFA_SUCCESS) status = build_linear(m);
+    mhfa_tuning tuning;
+    mhfa_tuning_lookup(m->ctx, m->head_dim, &tuning);
+    static const char *const mask_sources[1] = {"mask"}, *const mask_names[1] = {"mask_to_keep"};
+    cl_kernel *const mask_kernels[1] = {&m->kernels.mask_to_keep};
+    mhfa_status status = build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
+    if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
     if (status == MHFA_SUCCESS)
         status = m->cfg.store_attn_weights ? build_manual(m)
                  : m->cfg.attention_fn     ? MHFA_SUCCESS
-                                           : build_flash(m);
+                                           : build_flash(m, &tuning);
     if (status != MHFA_SUCCESS) mhfa_release_module_kernels(&m->kernels);
     return status;
 }
@@ -157,8 +210,6 @@ void mhfa_release_module_kernels(mhfa_kernels *k) {
     cl_kernel *all[] = {
         &k->project_to_heads, &k->project_to_rows, &k->mask_to_keep, &k->flash,
         &k->scores,           &k->softmax,         &k->dropout,      &k->weights_times_values};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (*all[i]) clReleaseKernel(*all[i]);
-        *all[i] = NULL;
-    }
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        release(all[i]);
 }

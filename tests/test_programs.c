@@ -1,5 +1,5 @@
-/* Kernel programs: the disk cache of binaries (MHFA_CACHE_DIR) and kernel sources read from a
- * folder (MHFA_KERNEL_DIR), with the build log reported when a build fails. */
+/* Kernel programs: the disk cache of binaries (MHFA_CACHE_DIR), kernel sources read from a folder
+ * (MHFA_KERNEL_DIR) with the build log reported when a build fails, and the tuning file. */
 #define _POSIX_C_SOURCE 200809L
 #include "support.h"
 
@@ -135,7 +135,8 @@ static void kernel_dir(void **state) {
     setenv("MHFA_CACHE_DIR", "off", 1);
     char dir[] = "/tmp/mhfa-kernels-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    static const char *const names[] = {"common", "mask", "linear", "flash_attention",
+    static const char *const names[] = {"common",          "mask",           "project_common",
+                                        "project_tiled",   "project_vector", "flash_attention",
                                         "manual_attention"};
     char from[512], to[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -168,10 +169,55 @@ static void kernel_dir(void **state) {
     unsetenv("MHFA_KERNEL_DIR");
 }
 
+static mhfa_module *module_with_head_dim(mhfa_context *ctx, int head_dim) {
+    mhfa_config cfg = mhfa_config_default(2, 5, 2 * head_dim);
+    mhfa_module *m = NULL;
+    if (mhfa_module_create(ctx, &cfg, &m) != MHFA_SUCCESS)
+        fail_msg("%s", mhfa_context_error_message(ctx));
+    return m;
+}
+
+/* The tuning file picks kernels and tile sizes; other devices' lines, other head sizes and lines
+ * that do not parse are skipped. */
+static void tuning_file(void **state) {
+    (void)state;
+    setenv("MHFA_CACHE_DIR", "off", 1);
+    char path[] = "/tmp/mhfa-tuning-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# comment\n"
+          "some other device | projection | vector 5\n"
+          "* | projection | tiled 0 16 4 4 4\n"
+          "* | projection | tiled 32 16 4 4 4  # the first valid line wins\n"
+          "* | projection | tiled 64 64 8 4 4\n"
+          "* | flash | 16 | 8 5\n"
+          "* | flash | garbage\n",
+          f);
+    fclose(f);
+    setenv("MHFA_TUNING_FILE", path, 1);
+    mhfa_context *ctx = NULL;
+    assert_int_equal(mhfa_context_create(NULL, &ctx), MHFA_SUCCESS);
+    mhfa_module *m16 = module_with_head_dim(ctx, 16), *m8 = module_with_head_dim(ctx, 8);
+    assert_int_equal(m16->kernels.projection_vector, 0);
+    assert_int_equal(m16->kernels.projection_tile[0], 16);
+    assert_int_equal(m16->kernels.projection_tile[1], 32);
+    assert_int_equal(m16->kernels.projection_local[0], 4);
+    assert_int_equal(m16->kernels.projection_local[1], 8);
+    assert_int_equal(m16->kernels.flash_block_q, 8);
+    assert_true(m8->kernels.flash_block_q != 8); /* no line for head_dim 8 */
+    mhfa_module_destroy(m16);
+    mhfa_module_destroy(m8);
+    mhfa_context_destroy(ctx);
+    unsetenv("MHFA_TUNING_FILE");
+    remove(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(binary_cache),
         cmocka_unit_test(kernel_dir),
+        cmocka_unit_test(tuning_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,79 @@
+/* Projections for GPUs: a work-group computes a TILE_M x TILE_N block of y through TILE_K-deep
+ * slices of x and w_t staged in local memory; each work-item keeps WPT_M x WPT_N sums in
+ * registers, in runs of 4 adjacent rows and columns when WPT_* allow, so that local memory is read
+ * 16 bytes at a time. Ragged edges load zeros and skip their stores.
+ * Work-group: (TILE_N / WPT_N, TILE_M / WPT_M). Needs common.cl and project_common.cl. */
+
+#define GROUP_X (TILE_N / WPT_N)
+#define GROUP_Y (TILE_M / WPT_M)
+#define THREADS (GROUP_X * GROUP_Y)
+#define VM (WPT_M % 4 == 0 ? 4 : 1)
+#define VN (WPT_N % 4 == 0 ? 4 : 1)
+#define XS_STRIDE (TILE_M + 4) /* padding keeps 16-byte alignment, spreads banks */
+#define WS_STRIDE (TILE_N + 4)
+
+/* The i-th row (j-th column) of a work-item within its tile. */
+#define ROW_OF(ty, i) (((i) / VM) * GROUP_Y * VM + (ty) * VM + (i) % VM)
+#define COL_OF(tx, j) (((j) / VN) * GROUP_X * VN + (tx) * VN + (j) % VN)
+
+inline void read_run(__local const float *p, float *out, int v) {
+    if (v == 4) {
+        float4 r = *(__local const float4 *)p;
+        out[0] = r.s0, out[1] = r.s1, out[2] = r.s2, out[3] = r.s3;
+    } else {
+        out[0] = p[0];
+    }
+}
+
+inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
+                         __local float *ws) {
+    const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * GROUP_X + tx;
+    const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
+    float acc[WPT_M][WPT_N];
+    for (int i = 0; i < WPT_M; i++)
+        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+
+    for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
+        for (int i = tid; i < TILE_M * TILE_K; i += THREADS) {
+            int r = i / TILE_K, c = i - r * TILE_K, row = m0 + r, k = k0 + c;
+            xs[c * XS_STRIDE + r] = row < rows && k < in_features
+                                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
+                                        : 0.0f;
+        }
+        for (int i = tid; i < TILE_N * TILE_K; i += THREADS) {
+            int r = i / TILE_N, c = i - r * TILE_N, k = k0 + r, col = n0 + c;
+            ws[r * WS_STRIDE + c] =
+                k < in_features && col < out_features ? w_t[(size_t)k * ld_w + col0 + col] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int k = 0; k < TILE_K; k++) {
+            float a[WPT_M], b[WPT_N];
+            for (int i = 0; i < WPT_M; i += VM) read_run(xs + k * XS_STRIDE + ROW_OF(ty, i), a + i, VM);
+            for (int j = 0; j < WPT_N; j += VN) read_run(ws + k * WS_STRIDE + COL_OF(tx, j), b + j, VN);
+            for (int i = 0; i < WPT_M; i++)
+                for (int j = 0; j < WPT_N; j++) acc[i][j] = MAC(a[i], b[j], acc[i][j]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    for (int i = 0; i < WPT_M; i++) {
+        int row = m0 + ROW_OF(ty, i);
+        if (row >= rows) continue;
+        for (int j = 0; j < WPT_N; j++) {
+            int col = n0 + COL_OF(tx, j);
+            if (col >= out_features) continue;
+            float value = has_bias ? acc[i][j] + bias[col0 + col] : acc[i][j];
+            store_output(y0, y1, y2, y_heads, row, col, out_width, seq_len, value);
+        }
+    }
+}
+
+__kernel void project_to_heads(PROJECTION_ARGS) {
+    __local float xs[TILE_K * XS_STRIDE], ws[TILE_K * WS_STRIDE];
+    project_tile(PROJECTION_PASS, 0, 1, xs, ws);
+}
+
+__kernel void project_to_rows(PROJECTION_ARGS) {
+    __local float xs[TILE_K * XS_STRIDE], ws[TILE_K * WS_STRIDE];
+    project_tile(PROJECTION_PASS, 1, 0, xs, ws);
+}

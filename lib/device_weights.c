@@ -1,0 +1,66 @@
+/* The projections as the kernels read them: transposed ([in_features][out_features], so a row of
+ * outputs reads contiguous weights), the three input projections side by side in one
+ * [input_dim][3 * embed_dim] matrix so that one launch can make Q, K and V. The host mirrors in
+ * PyTorch's layout stay the module's record of the values. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+mhfa_status mhfa_device_weights_alloc(mhfa_module *m) {
+    mhfa_context *ctx = m->ctx;
+    size_t f = sizeof(float), e = (size_t)m->cfg.embed_dim, din = (size_t)m->cfg.input_dim;
+    cl_int err;
+    m->in_t = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, din * 3 * e * f, NULL, &err);
+    if (err == CL_SUCCESS)
+        m->out_t = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * e * f, NULL, &err);
+    if (err == CL_SUCCESS && m->cfg.bias)
+        m->in_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, 3 * e * f, NULL, &err);
+    if (err == CL_SUCCESS && m->cfg.bias)
+        m->out_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * f, NULL, &err);
+    return err == CL_SUCCESS ? MHFA_SUCCESS : mhfa_fail_cl(ctx, err, "allocating the weights");
+}
+
+void mhfa_device_weights_release(mhfa_module *m) {
+    cl_mem *all[4] = {&m->in_t, &m->out_t, &m->in_bias, &m->out_bias};
+    for (int i = 0; i < 4; i++) {
+        if (*all[i]) clReleaseMemObject(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+size_t mhfa_device_weights_bytes(const mhfa_module *m) {
+    size_t e = (size_t)m->cfg.embed_dim, din = (size_t)m->cfg.input_dim;
+    return (din * 3 * e + e * e + (m->cfg.bias ? 4 * e : 0)) * sizeof(float);
+}
+
+/* Blocking write of one projection (weight [out][in] as PyTorch stores it; bias or NULL). */
+mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, const float *weight,
+                                      const float *bias) {
+    const size_t f = sizeof(float), e = (size_t)m->cfg.embed_dim;
+    const size_t in = which == MHFA_W_OUT ? e : (size_t)m->cfg.input_dim;
+    float *transposed = malloc(in * e * f);
+    if (!transposed) return mhfa_fail(m->ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t o = 0; o < e; o++)
+        for (size_t i = 0; i < in; i++)
+            transposed[i * e + o] = weight[o * in + i];
+    cl_command_queue queue = m->ctx->queue;
+    cl_int err;
+    if (which == MHFA_W_OUT) {
+        err =
+            clEnqueueWriteBuffer(queue, m->out_t, CL_TRUE, 0, e * e * f, transposed, 0, NULL, NULL);
+        if (err == CL_SUCCESS && bias)
+            err = clEnqueueWriteBuffer(queue, m->out_bias, CL_TRUE, 0, e * f, bias, 0, NULL, NULL);
+    } else {
+        /* Columns [which * e, (which + 1) * e) of the [in][3e] matrix. */
+        size_t origin[3] = {(size_t)which * e * f, 0, 0}, host_origin[3] = {0, 0, 0};
+        size_t region[3] = {e * f, in, 1};
+        err = clEnqueueWriteBufferRect(queue, m->in_t, CL_TRUE, origin, host_origin, region,
+                                       3 * e * f, 0, e * f, 0, transposed, 0, NULL, NULL);
+        if (err == CL_SUCCESS && bias)
+            err = clEnqueueWriteBuffer(queue, m->in_bias, CL_TRUE, (size_t)which * e * f, e * f,
+                                       bias, 0, NULL, NULL);
+    }
+    free(transposed);
+    return err == CL_SUCCESS ? MHFA_SUCCESS
+                             : mhfa_fail_cl(m->ctx, err, "writing the weights to the device");
+}

@@ -1,0 +1,92 @@
+/* The tuning file: tile sizes measured best on a device (tools/mhfa-tune writes it). Found at
+ * MHFA_TUNING_FILE, else tuning.txt in the cache folder. One setting per line, fields split by '|':
+ *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
+ *   DEVICE | projection | vector ROWS_PER_ITEM
+ *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K
+ * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
+ * matching line of each kind wins. Lines that do not parse are skipped: a bad file can only leave
+ * the built-in choices in place, and the kernels' limits are checked again when they are built. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+/* Splits line at '|' into at most max trimmed fields; returns how many. */
+static int split(char *line, char **fields, int max) {
+    int n = 0;
+    for (char *p = line; n < max;) {
+        char *bar = strchr(p, '|');
+        if (bar) *bar = '\0';
+        fields[n++] = trim(p);
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return n;
+}
+
+static int positive(int v) {
+    return v > 0 && v <= 4096;
+}
+
+static void parse_projection(const char *value, mhfa_tuning *t) {
+    int a[5];
+    if (t->projection_kind) return;
+    if (sscanf(value, "tiled %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]) == 5) {
+        for (int i = 0; i < 5; i++)
+            if (!positive(a[i])) return;
+        if (a[0] % a[3] || a[1] % a[4]) return;
+        t->projection_kind = MHFA_PROJECTION_TILED;
+        memcpy(t->tiled, a, sizeof a);
+    } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
+        t->projection_kind = MHFA_PROJECTION_VECTOR;
+        t->rows_per_item = a[0];
+    }
+}
+
+static void parse_flash(const char *head_dim, const char *value, int want, mhfa_tuning *t) {
+    int q, k;
+    if (t->flash_block_q) return;
+    if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
+    if (sscanf(value, "%d %d", &q, &k) == 2 && positive(q) && positive(k)) {
+        t->flash_block_q = q;
+        t->flash_block_k = k;
+    }
+}
+
+static FILE *open_tuning_file(void) {
+    const char *path = getenv("MHFA_TUNING_FILE");
+    if (path && path[0]) return fopen(path, "r");
+    char dir[4000], file[4100];
+    if (!mhfa_cache_dir(dir, sizeof dir)) return NULL;
+    snprintf(file, sizeof file, "%s/tuning.txt", dir);
+    return fopen(file, "r");
+}
+
+void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *t) {
+    memset(t, 0, sizeof *t);
+    FILE *f = open_tuning_file();
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *fields[4];
+        int n = split(line, fields, 4);
+        if (n < 3) continue;
+        if (strcmp(fields[0], "*") != 0 && strcmp(fields[0], ctx->info.device_name) != 0) continue;
+        if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], t);
+        if (n == 4 && strcmp(fields[1], "flash") == 0)
+            parse_flash(fields[2], fields[3], head_dim, t);
+    }
+    fclose(f);
+}
