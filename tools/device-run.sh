@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# On the GPU machine (through the device tool): build, run the tests on the GPU, run the
+# benchmark and the demo, and leave everything under $OUT. Steps are chosen by arguments:
+#   tools/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
+# Needs .device/ (see ../shared/device/README.md) carried with the call.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-/tmp/out}"
+mkdir -p "$out"
+source .device/gpu-env.sh > "$out/platforms.txt" 2>&1
+export MHFA_DEVICE="${MHFA_DEVICE:-nvidia}" MHFA_TORCH_PYTHON="${MHFA_TORCH_PYTHON:-python3}"
+build=build-gpu
+cmake -S . -B "$build" -G Ninja -DMHFA_TEST_DEVICE="$MHFA_DEVICE" > "$out/build.txt" 2>&1 &&
+    cmake --build "$build" >> "$out/build.txt" 2>&1 || { tail -30 "$out/build.txt"; exit 1; }
+for step in "$@"; do
+    case "$step" in
+    info)
+        { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+          clinfo | grep -E 'Platform Name|Device Name|Driver Version|Max compute|Local memory size|Max work group size'
+        } > "$out/info.txt" 2>&1
+        cat "$out/info.txt" ;;
+    test)
+        (cd "$build" && ctest -j4 --output-on-failure > "$out/ctest.txt" 2>&1)
+        tail -4 "$out/ctest.txt"; grep -E 'Failed|\*\*\*' "$out/ctest.txt" | head ;;
+    bench*)
+        cases="${step#bench}"; cases="${cases#=}"
+        MHFA_BUILD_DIR="$build" tools/bench.sh ${cases:+--cases "$cases"} --json "$out/bench.json" \
+            > "$out/bench.txt" 2> "$out/bench-stderr.txt"
+        cat "$out/bench.txt"; tail -3 "$out/bench-stderr.txt" ;;
+    run)
+        "$build/tools/mhfa-run" | tee "$out/run.txt" ;;
+    peak)
+        timeout 240 clpeak --compute-sp --global-bandwidth > "$out/clpeak.txt" 2>&1
+        grep -E 'float|Global|Device|Driver' "$out/clpeak.txt" | head -20 ;;
+    tune)
+        "$build/tools/mhfa-tune" --out "$out/tuning.txt" > "$out/tune.txt" 2>&1
+        tail -20 "$out/tune.txt" ;;
+    esac
+done
