@@ -68,12 +68,16 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     }
 }
 
+/* Declared as float4 so that the 16-byte reads are aligned (a float array need not be). */
+#define XS_VECTORS ((TILE_K * XS_STRIDE + 3) / 4)
+#define WS_VECTORS ((TILE_K * WS_STRIDE + 3) / 4)
+
 __kernel void project_to_heads(PROJECTION_ARGS) {
-    __local float xs[TILE_K * XS_STRIDE], ws[TILE_K * WS_STRIDE];
-    project_tile(PROJECTION_PASS, 0, 1, xs, ws);
+    __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
+    project_tile(PROJECTION_PASS, 0, 1, (__local float *)xs, (__local float *)ws);
 }
 
 __kernel void project_to_rows(PROJECTION_ARGS) {
-    __local float xs[TILE_K * XS_STRIDE], ws[TILE_K * WS_STRIDE];
-    project_tile(PROJECTION_PASS, 1, 0, xs, ws);
+    __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
+    project_tile(PROJECTION_PASS, 1, 0, (__local float *)xs, (__local float *)ws);
 }
