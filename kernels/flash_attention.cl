@@ -1,68 +1,107 @@
-/* Flash attention: softmax(Q K^T * scale, masked) V for one (batch, head) and BLOCK_Q queries per
- * work-group, one query per work-item, without ever storing a row of scores. K and V pass through
- * local memory BLOCK_K rows at a time; each work-item keeps its running max m, running sum l and
- * the unnormalised output in registers and rescales them when m grows (the online softmax).
- * A query whose keys are all masked keeps m = -inf and l = 0 and writes 0.
+/* Attention, softmax(Q K^T * scale, masked) V, for one (batch, head) and BLOCK_Q queries per
+ * work-group, one query per work-item. K and V pass through local memory BLOCK_K rows at a time.
+ *   flash_attention: never stores a row of scores; each work-item keeps its running max m, running
+ *     sum l and the unnormalised output in registers and rescales them when m grows (the online
+ *     softmax).
+ *   attention_with_weights (the manual path, store_attn_weights): a first pass over the keys finds
+ *     m and l, a second writes each weight exp(s - m) / l to the stored weights and accumulates
+ *     the (dropped-out) weights times V.
+ * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
+ * Rows are handled as VW-wide vectors (float4 when HEAD_DIM allows), so that local memory is read
+ * 16 bytes at a time.
  * Inputs q, k, v: [batch][n_heads][len][HEAD_DIM]; out: [batch][n_heads][n_query][HEAD_DIM].
  * Work-group: BLOCK_Q work-items; grid: (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
 
-__kernel void flash_attention(__global const float *q, __global const float *k,
-                              __global const float *v, __global const uchar *keep, int has_keep,
-                              int4 keep_stride, __global float *out, int n_heads, int n_query,
-                              int graph_size, float scale, float dropout_p, ulong dropout_seed,
-                              ulong dropout_offset) {
-    __local float ks[BLOCK_K][HEAD_DIM], vs[BLOCK_K][HEAD_DIM];
-    const int lid = get_local_id(0);
-    const int query = get_group_id(0) * BLOCK_Q + lid;
-    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
-    const int active = query < n_query;
-    const int row = active ? query : n_query - 1; /* idle work-items read a valid row */
-    const int dropout = dropout_p > 0.0f;
+#if HEAD_DIM % 4 == 0
+#define VW 4
+typedef float4 vec;
+#define LOAD(i, p) vload4((i), (p))
+#define STORE(v, i, p) vstore4((v), (i), (p))
+#define HSUM(v) (((v).x + (v).y) + ((v).z + (v).w))
+#else
+#define VW 1
+typedef float vec;
+#define LOAD(i, p) ((p)[i])
+#define STORE(v, i, p) ((p)[i] = (v))
+#define HSUM(v) (v)
+#endif
+#define DV (HEAD_DIM / VW)
 
-    float qr[HEAD_DIM], acc[HEAD_DIM];
-    __global const float *q_row = q + ((size_t)bh * n_query + row) * HEAD_DIM;
-    for (int c = 0; c < HEAD_DIM; c++) {
-        qr[c] = q_row[c] * scale;
-        acc[c] = 0.0f;
+
+/* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end. */
+inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const float *k_head,
+                      __global const float *v_head, int k0, int in_tile) {
+    for (int i = get_local_id(0); i < BLOCK_K * DV; i += BLOCK_Q) {
+        int r = i / DV, c = i - r * DV;
+        size_t at = (size_t)(k0 + r) * HEAD_DIM;
+        ks[r][c] = r < in_tile ? LOAD(c, k_head + at) : (vec)(0.0f);
+        vs[r][c] = r < in_tile ? LOAD(c, v_head + at) : (vec)(0.0f);
     }
-    float m = -INFINITY, l = 0.0f;
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;
-    const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;
+}
 
+/* The scaled scores of one query against the tile (-inf where masked or past the end); returns
+ * their max. */
+inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_tile,
+                         __global const uchar *keep, int has_keep, int4 keep_stride, int batch,
+                         int head, int row, int k0) {
+    float tile_max = -INFINITY;
+    for (int r = 0; r < BLOCK_K; r++) {
+        vec dot = (vec)(0.0f);
+        for (int c = 0; c < DV; c++) dot = MAC(qr[c], ks[r][c], dot);
+        int allowed =
+            r < in_tile && may_attend(keep, has_keep, keep_stride, batch, head, row, k0 + r);
+        s[r] = allowed ? HSUM(dot) : -INFINITY;
+        tile_max = fmax(tile_max, s[r]);
+    }
+    return tile_max;
+}
+
+/* The arguments and the per-work-item setup both kernels share. */
+#define ATTENTION_ARGS                                                                             \
+    __global const float *q, __global const float *k, __global const float *v,                    \
+        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
+        int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
+        ulong dropout_seed, ulong dropout_offset
+
+#define ATTENTION_SETUP                                                                            \
+    __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV];                                                  \
+    const int query = get_group_id(0) * BLOCK_Q + get_local_id(0);                                \
+    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
+    const int active = query < n_query;                                                            \
+    const int row = active ? query : n_query - 1; /* idle work-items read a valid row */           \
+    const int dropout = dropout_p > 0.0f;                                                          \
+    vec qr[DV], acc[DV];                                                                           \
+    __global const float *q_row = q + ((size_t)bh * n_query + row) * HEAD_DIM;                     \
+    for (int c = 0; c < DV; c++) {                                                                 \
+        qr[c] = LOAD(c, q_row) * scale;                                                            \
+        acc[c] = (vec)(0.0f);                                                                      \
+    }                                                                                              \
+    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
+    float s[BLOCK_K];                                                                              \
+    float m = -INFINITY, l = 0.0f
+
+__kernel void flash_attention(ATTENTION_ARGS) {
+    ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
-        for (int i = lid; i < BLOCK_K * HEAD_DIM; i += BLOCK_Q) {
-            int r = i / HEAD_DIM, c = i - r * HEAD_DIM;
-            size_t at = (size_t)(k0 + r) * HEAD_DIM + c;
-            ks[r][c] = r < in_tile ? k_head[at] : 0.0f;
-            vs[r][c] = r < in_tile ? v_head[at] : 0.0f;
-        }
+        load_tile(ks, vs, k_head, v_head, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-
-        float s[BLOCK_K];
-        float tile_max = -INFINITY;
-        for (int r = 0; r < BLOCK_K; r++) {
-            float dot = 0.0f;
-            for (int c = 0; c < HEAD_DIM; c++) dot = MAC(qr[c], ks[r][c], dot);
-            int allowed = r < in_tile &&
-                          may_attend(keep, has_keep, keep_stride, batch, head, row, k0 + r);
-            s[r] = allowed ? dot : -INFINITY;
-            tile_max = fmax(tile_max, s[r]);
-        }
-        const float m_new = fmax(m, tile_max);
+        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride,
+                                                batch, head, row, k0));
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
             const float correction = exp(m - m_new);
             l *= correction;
-            for (int c = 0; c < HEAD_DIM; c++) acc[c] *= correction;
+            for (int c = 0; c < DV; c++) acc[c] *= correction;
             for (int r = 0; r < in_tile; r++) {
                 float p = exp(s[r] - m_new);
                 l += p;
                 if (dropout && !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed,
                                               dropout_offset))
                     p = 0.0f;
-                for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, vs[r][c], acc[c]);
+                for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
             }
             m = m_new;
         }
@@ -72,5 +111,46 @@ __kernel void flash_attention(__global const float *q, __global const float *k,
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout) inv /= 1.0f - dropout_p;
     __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
-    for (int c = 0; c < HEAD_DIM; c++) out_row[c] = acc[c] * inv;
+    for (int c = 0; c < DV; c++) STORE(acc[c] * inv, c, out_row);
+}
+
+/* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
+__kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
+    ATTENTION_SETUP;
+    /* Pass 1: the row's max and sum. */
+    for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
+        const int in_tile = min(BLOCK_K, graph_size - k0);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        load_tile(ks, vs, k_head, v_head, k0, in_tile);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride,
+                                                batch, head, row, k0));
+        if (m_new != -INFINITY) {
+            l *= exp(m - m_new);
+            for (int r = 0; r < in_tile; r++) l += exp(s[r] - m_new);
+            m = m_new;
+        }
+    }
+    /* Pass 2: the weights, stored, then dropped out and applied to V. */
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float keep_scale = dropout ? 1.0f / (1.0f - dropout_p) : 1.0f;
+    for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
+        const int in_tile = min(BLOCK_K, graph_size - k0);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        load_tile(ks, vs, k_head, v_head, k0, in_tile);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
+        for (int r = 0; r < in_tile; r++) {
+            float p = m == -INFINITY ? 0.0f : exp(s[r] - m) * inv;
+            if (active) weights[weight_row + k0 + r] = p;
+            if (dropout)
+                p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
+                        ? p * keep_scale
+                        : 0.0f;
+            for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
+        }
+    }
+    if (!active) return;
+    __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
+    for (int c = 0; c < DV; c++) STORE(acc[c], c, out_row);
 }

@@ -5,18 +5,41 @@
  * [batch][n_heads][seq_len][HEAD_DIM] instead of [rows][features]: the input projections write
  * it, the output projection reads the attention's context in it. */
 
-inline size_t element_offset(int heads_layout, int row, int col, int seq_len, int features) {
-    if (!heads_layout) return (size_t)row * features + col;
+/* An element's offset split into a row part and a column part, so that a work-item computes each
+ * once per row and once per column rather than once per element. In the per-head layout,
+ * ((b * n_heads + head) * seq_len + n) * HEAD_DIM + j = [b * seq_len * features + n * HEAD_DIM]
+ * + [head * seq_len * HEAD_DIM + j]. */
+inline size_t row_offset(int heads_layout, int row, int seq_len, int features) {
+    if (!heads_layout) return (size_t)row * features;
     int b = row / seq_len, n = row - b * seq_len;
+    return (size_t)b * seq_len * features + (size_t)n * HEAD_DIM;
+}
+
+inline size_t col_offset(int heads_layout, int col, int seq_len) {
+    if (!heads_layout) return (size_t)col;
     int head = col / HEAD_DIM, j = col - head * HEAD_DIM;
-    return ((size_t)(b * (features / HEAD_DIM) + head) * seq_len + n) * HEAD_DIM + j;
+    return (size_t)head * seq_len * HEAD_DIM + j;
+}
+
+inline size_t element_offset(int heads_layout, int row, int col, int seq_len, int features) {
+    return row_offset(heads_layout, row, seq_len, features) + col_offset(heads_layout, col, seq_len);
+}
+
+/* Output column col (of out_features = up to 3 * out_width) goes to y0, y1 or y2: which output,
+ * and the column part of its offset there. */
+inline __global float *output_of(__global float *y0, __global float *y1, __global float *y2,
+                                 int col, int out_width, int y_heads, int seq_len,
+                                 size_t *col_part) {
+    int which = col / out_width, c = col - which * out_width;
+    *col_part = col_offset(y_heads, c, seq_len);
+    return which == 0 ? y0 : which == 1 ? y1 : y2;
 }
 
 inline void store_output(__global float *y0, __global float *y1, __global float *y2, int y_heads,
                          int row, int col, int out_width, int seq_len, float value) {
-    int which = col / out_width, c = col - which * out_width;
-    __global float *y = which == 0 ? y0 : which == 1 ? y1 : y2;
-    y[element_offset(y_heads, row, c, seq_len, out_width)] = value;
+    size_t col_part;
+    __global float *y = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part);
+    y[row_offset(y_heads, row, seq_len, out_width) + col_part] = value;
 }
 
 #define PROJECTION_ARGS                                                                            \

@@ -56,14 +56,21 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
+    /* Offsets once per column and once per row, then one add per element. */
+    __global float *y_of[WPT_N];
+    size_t col_part[WPT_N];
+    for (int j = 0; j < WPT_N; j++) {
+        int col = min(n0 + COL_OF(tx, j), out_features - 1);
+        y_of[j] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[j]);
+    }
     for (int i = 0; i < WPT_M; i++) {
         int row = m0 + ROW_OF(ty, i);
         if (row >= rows) continue;
+        size_t row_part = row_offset(y_heads, row, seq_len, out_width);
         for (int j = 0; j < WPT_N; j++) {
             int col = n0 + COL_OF(tx, j);
             if (col >= out_features) continue;
-            float value = has_bias ? acc[i][j] + bias[col0 + col] : acc[i][j];
-            store_output(y0, y1, y2, y_heads, row, col, out_width, seq_len, value);
+            y_of[j][row_part + col_part[j]] = has_bias ? acc[i][j] + bias[col0 + col] : acc[i][j];
         }
     }
 }

@@ -31,11 +31,15 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
             }
         }
         float16 b = has_bias ? vload16(0, bias + col0 + n0) : (float16)(0.0f);
+        __global float *y_of[16]; /* offsets once per column and once per row */
+        size_t col_part[16];
+        for (int j = 0; j < 16; j++)
+            y_of[j] = output_of(y0, y1, y2, n0 + j, out_width, y_heads, seq_len, &col_part[j]);
         for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
             float out[16];
             vstore16(acc[r] + b, 0, out);
-            for (int j = 0; j < 16; j++)
-                store_output(y0, y1, y2, y_heads, m0 + r, n0 + j, out_width, seq_len, out[j]);
+            size_t row_part = row_offset(y_heads, m0 + r, seq_len, out_width);
+            for (int j = 0; j < 16; j++) y_of[j][row_part + col_part[j]] = out[j];
         }
         return;
     }

@@ -115,7 +115,7 @@ static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int g
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, mask_count);
     if (status == MHFA_SUCCESS && m->cfg.store_attn_weights)
-        status = mhfa_buffer_reserve(ctx, &m->scores,
+        status = mhfa_buffer_reserve(ctx, &m->weights,
                                      (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query *
                                          (size_t)graph_size * f);
     return status;
@@ -170,11 +170,11 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     args.dropout_seed = m->dropout_seed;
     args.dropout_offset = m->dropout_offset;
     if (cfg->store_attn_weights)
-        status = mhfa_attention_manual(m, &args, &io->layout, m->scores.mem);
+        status = mhfa_attention(m, &args, &io->layout, m->weights.mem);
     else if (cfg->attention_fn)
         status = call_attention_fn(m, &args);
     else
-        status = mhfa_attention_flash(m, &args, &io->layout);
+        status = mhfa_attention(m, &args, &io->layout, NULL);
     projection out = {m->kernels.project_to_rows,
                       "output projection",
                       m->context.mem,
@@ -199,7 +199,7 @@ static void commit_forward(mhfa_module *m, int batch, int n_query, int graph_siz
                            const forward_io *io) {
     if (m->training && m->cfg.attention_dropout > 0.0f) m->dropout_offset++;
     if (!m->cfg.store_attn_weights) return;
-    swap_buffers(&m->scores, &m->stored_weights);
+    swap_buffers(&m->weights, &m->stored_weights);
     if (io->mask) swap_buffers(&m->keep, &m->stored_keep);
     int dims[4] = {batch, m->cfg.n_heads, n_query, graph_size};
     memcpy(m->stored_dims, dims, sizeof dims);

@@ -104,11 +104,11 @@ void mhfa_buffer_release(mhfa_buffer *buf);
 
 typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
-    cl_kernel flash, scores, softmax, dropout, weights_times_values;
+    cl_kernel attention;        /* flash_attention, or attention_with_weights on the manual path */
     int projection_vector;      /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
-    size_t flash_block_q, softmax_local;
+    size_t attention_block_q;
 } mhfa_kernels;
 
 struct mhfa_module {
@@ -122,7 +122,7 @@ struct mhfa_module {
     int training;
     uint64_t dropout_seed, dropout_offset;
     /* scratch, reused by each forward */
-    mhfa_buffer q_heads, k_heads, v_heads, context, keep, scores, dropped;
+    mhfa_buffer q_heads, k_heads, v_heads, context, keep, weights;
     mhfa_buffer host_q, host_h, host_mask, host_out; /* staging for mhfa_forward */
     /* the last manual-path forward: weights and its mask (as keep) */
     mhfa_buffer stored_weights, stored_keep;
@@ -165,9 +165,8 @@ size_t mhfa_round_up(size_t n, size_t multiple);
 typedef struct mhfa_forward_shape {
     int batch, n_query, graph_size;
 } mhfa_forward_shape;
-mhfa_status mhfa_attention_flash(mhfa_module *m, const mhfa_attention_args *a,
-                                 const mhfa_mask_layout *mask);
-mhfa_status mhfa_attention_manual(mhfa_module *m, const mhfa_attention_args *a,
-                                  const mhfa_mask_layout *mask, cl_mem weights_out);
+/* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
+mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
+                           const mhfa_mask_layout *mask, cl_mem weights);
 
 #endif

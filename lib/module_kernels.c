@@ -122,8 +122,8 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
     return build_tiled_projection(m, tuning);
 }
 
-/* Builds the flash kernel for one block size; *fits says whether it may be used. */
-static mhfa_status try_flash(mhfa_module *m, int block_q, int block_k, int *fits) {
+/* Builds the attention kernel for one block size; *fits says whether it may be used. */
+static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *fits) {
     mhfa_context *ctx = m->ctx;
     *fits = 0;
     size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
@@ -132,25 +132,26 @@ static mhfa_status try_flash(mhfa_module *m, int block_q, int block_k, int *fits
     char options[160];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d", m->head_dim,
              block_q, block_k);
-    static const char *const sources[1] = {"flash_attention"}, *const names[1] = {
-                                                                   "flash_attention"};
-    cl_kernel *const kernels[1] = {&m->kernels.flash};
+    static const char *const sources[1] = {"flash_attention"};
+    const char *names[1] = {m->cfg.store_attn_weights ? "attention_with_weights"
+                                                      : "flash_attention"};
+    cl_kernel *const kernels[1] = {&m->kernels.attention};
     mhfa_status status = build_kernels(ctx, sources, 1, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = kernel_fits(ctx, m->kernels.flash, (size_t)block_q);
+    *fits = kernel_fits(ctx, m->kernels.attention, (size_t)block_q);
     if (*fits)
-        m->kernels.flash_block_q = (size_t)block_q;
+        m->kernels.attention_block_q = (size_t)block_q;
     else
-        release(&m->kernels.flash);
+        release(&m->kernels.attention);
     return MHFA_SUCCESS;
 }
 
-static mhfa_status build_flash(mhfa_module *m, const mhfa_tuning *tuning) {
+static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
     if (tuning->flash_block_q)
-        status = try_flash(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
+        status = try_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
     cl_ulong budget = ctx->info.local_mem_size / 2;
     if (budget > 24576) budget = 24576;
@@ -158,37 +159,13 @@ static mhfa_status build_flash(mhfa_module *m, const mhfa_tuning *tuning) {
     if (block_k > 32) block_k = 32;
     for (int block_q = is_cpu(ctx) ? 16 : 64;
          !fits && status == MHFA_SUCCESS && block_k >= 1 && block_q >= 1; block_q /= 2)
-        status = try_flash(m, block_q, block_k, &fits);
+        status = try_attention(m, block_q, block_k, &fits);
     if (status == MHFA_SUCCESS && !fits)
         status = mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED,
-                           "the flash kernel for head_dim %d fits neither the local memory nor "
-                           "the work-groups of %s",
+                           "the attention kernel for head_dim %d fits neither the local memory "
+                           "nor the work-groups of %s",
                            m->head_dim, ctx->info.device_name);
     return status;
-}
-
-static mhfa_status build_manual(mhfa_module *m) {
-    mhfa_context *ctx = m->ctx;
-    mhfa_kernels *k = &m->kernels;
-    static const char *const sources[1] = {"manual_attention"};
-    static const char *const names[4] = {"attention_softmax", "attention_scores",
-                                         "attention_dropout", "weights_times_values"};
-    cl_kernel *const kernels[4] = {&k->softmax, &k->scores, &k->dropout, &k->weights_times_values};
-    for (int group = 128; group >= 1; group /= 2) {
-        if ((size_t)group > ctx->info.max_work_group_size) continue;
-        char options[96];
-        snprintf(options, sizeof options, "-D HEAD_DIM=%d -D SOFTMAX_GROUP=%d", m->head_dim, group);
-        mhfa_status status = build_kernels(ctx, sources, 1, options, names, kernels, 4);
-        if (status != MHFA_SUCCESS) return status;
-        if (kernel_fits(ctx, k->softmax, (size_t)group)) {
-            k->softmax_local = (size_t)group;
-            return MHFA_SUCCESS;
-        }
-        for (int i = 0; i < 4; i++)
-            release(kernels[i]);
-    }
-    return mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED, "the softmax kernel fits no work-group on %s",
-                     ctx->info.device_name);
 }
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
@@ -198,18 +175,15 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     cl_kernel *const mask_kernels[1] = {&m->kernels.mask_to_keep};
     mhfa_status status = build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
     if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
-    if (status == MHFA_SUCCESS)
-        status = m->cfg.store_attn_weights ? build_manual(m)
-                 : m->cfg.attention_fn     ? MHFA_SUCCESS
-                                           : build_flash(m, &tuning);
+    /* The application's core replaces the built-in one, except on the manual path. */
+    if (status == MHFA_SUCCESS && (m->cfg.store_attn_weights || !m->cfg.attention_fn))
+        status = build_attention(m, &tuning);
     if (status != MHFA_SUCCESS) mhfa_release_module_kernels(&m->kernels);
     return status;
 }
 
 void mhfa_release_module_kernels(mhfa_kernels *k) {
-    cl_kernel *all[] = {
-        &k->project_to_heads, &k->project_to_rows, &k->mask_to_keep, &k->flash,
-        &k->scores,           &k->softmax,         &k->dropout,      &k->weights_times_values};
+    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows, &k->mask_to_keep, &k->attention};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         release(all[i]);
 }

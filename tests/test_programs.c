@@ -135,9 +135,8 @@ static void kernel_dir(void **state) {
     setenv("MHFA_CACHE_DIR", "off", 1);
     char dir[] = "/tmp/mhfa-kernels-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    static const char *const names[] = {"common",          "mask",           "project_common",
-                                        "project_tiled",   "project_vector", "flash_attention",
-                                        "manual_attention"};
+    static const char *const names[] = {"common",        "mask",           "project_common",
+                                        "project_tiled", "project_vector", "flash_attention"};
     char from[512], to[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(from, sizeof from, "%s/%s.cl", MHFA_SOURCE_KERNELS, names[i]);
@@ -204,8 +203,8 @@ static void tuning_file(void **state) {
     assert_int_equal(m16->kernels.projection_tile[1], 32);
     assert_int_equal(m16->kernels.projection_local[0], 4);
     assert_int_equal(m16->kernels.projection_local[1], 8);
-    assert_int_equal(m16->kernels.flash_block_q, 8);
-    assert_true(m8->kernels.flash_block_q != 8); /* no line for head_dim 8 */
+    assert_int_equal(m16->kernels.attention_block_q, 8);
+    assert_true(m8->kernels.attention_block_q != 8); /* no line for head_dim 8 */
     mhfa_module_destroy(m16);
     mhfa_module_destroy(m8);
     mhfa_context_destroy(ctx);
