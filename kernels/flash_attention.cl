@@ -17,13 +17,11 @@
 typedef float4 vec;
 #define LOAD(i, p) vload4((i), (p))
 #define STORE(v, i, p) vstore4((v), (i), (p))
-#define HSUM(v) (((v).x + (v).y) + ((v).z + (v).w))
 #else
 #define VW 1
 typedef float vec;
 #define LOAD(i, p) ((p)[i])
 #define STORE(v, i, p) ((p)[i] = (v))
-#define HSUM(v) (v)
 #endif
 #define DV (HEAD_DIM / VW)
 
@@ -40,17 +38,30 @@ inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global con
 }
 
 /* The scaled scores of one query against the tile (-inf where masked or past the end); returns
- * their max. */
+ * their max. Keys are the inner loop so that BLOCK_K independent sums are in flight. */
 inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_tile,
                          __global const uchar *keep, int has_keep, int4 keep_stride, int batch,
                          int head, int row, int k0) {
+    for (int r = 0; r < BLOCK_K; r++) s[r] = 0.0f;
+    for (int c = 0; c < DV; c++) {
+        const vec qc = qr[c];
+        for (int r = 0; r < BLOCK_K; r++) {
+            const vec kc = ks[r][c];
+#if VW == 4
+            s[r] = MAC(qc.x, kc.x, s[r]);
+            s[r] = MAC(qc.y, kc.y, s[r]);
+            s[r] = MAC(qc.z, kc.z, s[r]);
+            s[r] = MAC(qc.w, kc.w, s[r]);
+#else
+            s[r] = MAC(qc, kc, s[r]);
+#endif
+        }
+    }
     float tile_max = -INFINITY;
     for (int r = 0; r < BLOCK_K; r++) {
-        vec dot = (vec)(0.0f);
-        for (int c = 0; c < DV; c++) dot = MAC(qr[c], ks[r][c], dot);
         int allowed =
             r < in_tile && may_attend(keep, has_keep, keep_stride, batch, head, row, k0 + r);
-        s[r] = allowed ? HSUM(dot) : -INFINITY;
+        s[r] = allowed ? s[r] : -INFINITY;
         tile_max = fmax(tile_max, s[r]);
     }
     return tile_max;
@@ -131,23 +142,32 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
             m = m_new;
         }
     }
-    /* Pass 2: the weights, stored, then dropped out and applied to V. */
+    /* Pass 2: the weights, stored (through local memory, so that each row's run of BLOCK_K
+     * weights is written by adjacent work-items), then dropped out and applied to V. */
+    __local float ps[BLOCK_Q][BLOCK_K + 1];
+    const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     const float keep_scale = dropout ? 1.0f / (1.0f - dropout_p) : 1.0f;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile, and ps, are no longer read */
         load_tile(ks, vs, k_head, v_head, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
         for (int r = 0; r < in_tile; r++) {
             float p = m == -INFINITY ? 0.0f : exp(s[r] - m) * inv;
-            if (active) weights[weight_row + k0 + r] = p;
+            ps[lid][r] = p;
             if (dropout)
                 p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
                         ? p * keep_scale
                         : 0.0f;
             for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < BLOCK_Q * in_tile; i += BLOCK_Q) {
+            int qq = i / in_tile, r = i - qq * in_tile;
+            if (q0 + qq < n_query)
+                weights[((size_t)bh * n_query + q0 + qq) * graph_size + k0 + r] = ps[qq][r];
         }
     }
     if (!active) return;

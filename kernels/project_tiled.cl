@@ -1,7 +1,8 @@
 /* Projections for GPUs: a work-group computes a TILE_M x TILE_N block of y through TILE_K-deep
  * slices of x and w_t staged in local memory; each work-item keeps WPT_M x WPT_N sums in
  * registers, in runs of 4 adjacent rows and columns when WPT_* allow, so that local memory is read
- * 16 bytes at a time. Ragged edges load zeros and skip their stores.
+ * 16 bytes at a time; the next slices are fetched from global memory into registers while the
+ * current ones are used. Ragged edges load zeros and skip their stores.
  * Work-group: (TILE_N / WPT_N, TILE_M / WPT_M). Needs common.cl and project_common.cl. */
 
 #define GROUP_X (TILE_N / WPT_N)
@@ -25,6 +26,27 @@ inline void read_run(__local const float *p, float *out, int v) {
     }
 }
 
+#define LOADS_X ((TILE_M * TILE_K + THREADS - 1) / THREADS)
+#define LOADS_W ((TILE_N * TILE_K + THREADS - 1) / THREADS)
+
+/* This work-item's share of the x and w_t slices at k0 (zeros past the edges). */
+inline void fetch_slices(__global const float *x, int x_heads, __global const float *w_t, int ld_w,
+                         int col0, int rows, int in_features, int out_features, int seq_len,
+                         int m0, int n0, int k0, int tid, float *x_next, float *w_next) {
+    for (int t = 0; t < LOADS_X; t++) {
+        int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K, row = m0 + r, k = k0 + c;
+        x_next[t] = i < TILE_M * TILE_K && row < rows && k < in_features
+                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
+                        : 0.0f;
+    }
+    for (int t = 0; t < LOADS_W; t++) {
+        int i = tid + t * THREADS, r = i / TILE_N, c = i - r * TILE_N, k = k0 + r, col = n0 + c;
+        w_next[t] = i < TILE_N * TILE_K && k < in_features && col < out_features
+                        ? w_t[(size_t)k * ld_w + col0 + col]
+                        : 0.0f;
+    }
+}
+
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
                          __local float *ws) {
     const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * GROUP_X + tx;
@@ -33,19 +55,24 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     for (int i = 0; i < WPT_M; i++)
         for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
 
+    /* The next slices are fetched into registers while the current ones are multiplied. */
+    float x_next[LOADS_X], w_next[LOADS_W];
+    fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
+                 tid, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
-        for (int i = tid; i < TILE_M * TILE_K; i += THREADS) {
-            int r = i / TILE_K, c = i - r * TILE_K, row = m0 + r, k = k0 + c;
-            xs[c * XS_STRIDE + r] = row < rows && k < in_features
-                                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
-                                        : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
+        for (int t = 0; t < LOADS_X; t++) {
+            int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K;
+            if (i < TILE_M * TILE_K) xs[c * XS_STRIDE + r] = x_next[t];
         }
-        for (int i = tid; i < TILE_N * TILE_K; i += THREADS) {
-            int r = i / TILE_N, c = i - r * TILE_N, k = k0 + r, col = n0 + c;
-            ws[r * WS_STRIDE + c] =
-                k < in_features && col < out_features ? w_t[(size_t)k * ld_w + col0 + col] : 0.0f;
+        for (int t = 0; t < LOADS_W; t++) {
+            int i = tid + t * THREADS, r = i / TILE_N, c = i - r * TILE_N;
+            if (i < TILE_N * TILE_K) ws[r * WS_STRIDE + c] = w_next[t];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (k0 + TILE_K < in_features)
+            fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
+                         n0, k0 + TILE_K, tid, x_next, w_next);
         for (int k = 0; k < TILE_K; k++) {
             float a[WPT_M], b[WPT_N];
             for (int i = 0; i < WPT_M; i += VM) read_run(xs + k * XS_STRIDE + ROW_OF(ty, i), a + i, VM);
@@ -53,7 +80,6 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
             for (int i = 0; i < WPT_M; i++)
                 for (int j = 0; j < WPT_N; j++) acc[i][j] = MAC(a[i], b[j], acc[i][j]);
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
     }
 
     /* Offsets once per column and once per row, then one add per element. */

@@ -127,6 +127,7 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *
     mhfa_context *ctx = m->ctx;
     *fits = 0;
     size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
+    if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (size_t)(block_k + 1);
     if ((size_t)block_q > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
         return MHFA_SUCCESS;
     char options[160];

@@ -32,8 +32,9 @@ for step in "$@"; do
     peak)
         timeout 240 clpeak --compute-sp --global-bandwidth > "$out/clpeak.txt" 2>&1
         grep -E 'float|Global|Device|Driver' "$out/clpeak.txt" | head -20 ;;
-    tune)
-        "$build/tools/mhfa-tune" --out "$out/tuning.txt" > "$out/tune.txt" 2>&1
-        tail -20 "$out/tune.txt" ;;
+    tune) # later steps use what it wrote
+        MHFA_BUILD_DIR="$build" tools/mhfa-tune --out "$out/tuning.txt" > "$out/tune.txt" 2>&1
+        export MHFA_TUNING_FILE="$out/tuning.txt"
+        tail -4 "$out/tune.txt" ;;
     esac
 done
