@@ -74,6 +74,8 @@ static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
 /* Q, K and V in the per-head layout: one launch for self-attention, two for cross-attention. */
 static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
                                   const forward_io *io) {
+    if (m->kernels.projection_clblast)
+        return mhfa_clblast_project_inputs(m, batch, n_query, graph_size, io->q, io->h);
     const int e = m->cfg.embed_dim;
     cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = m->v_heads.mem;
     projection p = {m->kernels.project_to_heads,
@@ -175,6 +177,8 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
         status = call_attention_fn(m, &args);
     else
         status = mhfa_attention(m, &args, &io->layout, NULL);
+    if (status == MHFA_SUCCESS && m->kernels.projection_clblast)
+        return mhfa_clblast_project_output(m, batch, n_query, io->out);
     projection out = {m->kernels.project_to_rows,
                       "output projection",
                       m->context.mem,

@@ -78,7 +78,7 @@ uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
 int mhfa_cache_dir(char *dir, size_t size);
 
 /* ---- tuned tile sizes (tuning.c) ---- */
-enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2 };
+enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2, MHFA_PROJECTION_CLBLAST = 3 };
 typedef struct mhfa_tuning {
     int projection_kind; /* 0: built-in choice */
     int tiled[5];        /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
@@ -104,8 +104,10 @@ void mhfa_buffer_release(mhfa_buffer *buf);
 
 typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
-    cl_kernel attention;        /* flash_attention, or attention_with_weights on the manual path */
-    int projection_vector;      /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
+    cl_kernel attention;    /* flash_attention, or attention_with_weights on the manual path */
+    int projection_vector;  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
+    int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
+    cl_kernel rows_to_heads, heads_to_rows, add_bias;
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     size_t attention_block_q;
@@ -122,7 +124,7 @@ struct mhfa_module {
     int training;
     uint64_t dropout_seed, dropout_offset;
     /* scratch, reused by each forward */
-    mhfa_buffer q_heads, k_heads, v_heads, context, keep, weights;
+    mhfa_buffer q_heads, k_heads, v_heads, context, keep, weights, gemm_rows;
     mhfa_buffer host_q, host_h, host_mask, host_out; /* staging for mhfa_forward */
     /* the last manual-path forward: weights and its mask (as keep) */
     mhfa_buffer stored_weights, stored_keep;
@@ -165,6 +167,12 @@ size_t mhfa_round_up(size_t n, size_t multiple);
 typedef struct mhfa_forward_shape {
     int batch, n_query, graph_size;
 } mhfa_forward_shape;
+/* Projections through CLBlast (projection_clblast.c). */
+int mhfa_clblast_available(void);
+mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
+                                        cl_mem q, cl_mem h);
+mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem out);
+
 /* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights);

@@ -114,7 +114,21 @@ static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tun
     return status;
 }
 
+/* CLBlast's SGEMM with the kernels that move its rows to and from the per-head layout. */
+static mhfa_status build_clblast_projection(mhfa_module *m) {
+    static const char *const sources[2] = {"project_common", "layout"};
+    static const char *const names[3] = {"rows_to_heads", "heads_to_rows", "add_bias"};
+    mhfa_kernels *k = &m->kernels;
+    cl_kernel *const kernels[3] = {&k->rows_to_heads, &k->heads_to_rows, &k->add_bias};
+    char options[32];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d", m->head_dim);
+    k->projection_clblast = 1;
+    return build_kernels(m->ctx, sources, 2, options, names, kernels, 3);
+}
+
 static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) {
+    if (tuning->projection_kind == MHFA_PROJECTION_CLBLAST && mhfa_clblast_available())
+        return build_clblast_projection(m);
     if (tuning->projection_kind == MHFA_PROJECTION_VECTOR)
         return build_vector_projection(m, tuning->rows_per_item);
     if (tuning->projection_kind == 0 && is_cpu(m->ctx))

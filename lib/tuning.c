@@ -2,6 +2,7 @@
  * MHFA_TUNING_FILE, else tuning.txt in the cache folder. One setting per line, fields split by '|':
  *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
  *   DEVICE | projection | vector ROWS_PER_ITEM
+ *   DEVICE | projection | clblast
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
  * matching line of each kind wins. Lines that do not parse are skipped: a bad file can only leave
@@ -47,6 +48,8 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
         if (a[0] % a[3] || a[1] % a[4]) return;
         t->projection_kind = MHFA_PROJECTION_TILED;
         memcpy(t->tiled, a, sizeof a);
+    } else if (strcmp(value, "clblast") == 0) {
+        t->projection_kind = MHFA_PROJECTION_CLBLAST;
     } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
         t->projection_kind = MHFA_PROJECTION_VECTOR;
         t->rows_per_item = a[0];

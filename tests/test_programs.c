@@ -207,6 +207,14 @@ static void tuning_file(void **state) {
     assert_true(m8->kernels.attention_block_q != 8); /* no line for head_dim 8 */
     mhfa_module_destroy(m16);
     mhfa_module_destroy(m8);
+
+    /* CLBlast, where the library was built with it. */
+    f = fopen(path, "w");
+    fputs("* | projection | clblast\n", f);
+    fclose(f);
+    mhfa_module *m = module_with_head_dim(ctx, 4);
+    assert_int_equal(m->kernels.projection_clblast, mhfa_clblast_available());
+    mhfa_module_destroy(m);
     mhfa_context_destroy(ctx);
     unsetenv("MHFA_TUNING_FILE");
     remove(path);
