@@ -7,6 +7,8 @@
  *     m and l, a second writes each weight exp(s - m) / l to the stored weights and accumulates
  *     the (dropped-out) weights times V.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
+ * Loops over a tile's keys run to BLOCK_K, not to the keys present, so that the compiler can keep
+ * the scores in registers (keys past the end score -inf and weigh 0).
  * Rows are handled as VW-wide vectors (float4 when HEAD_DIM allows), so that local memory is read
  * 16 bytes at a time.
  * Inputs q, k, v: [batch][n_heads][len][HEAD_DIM]; out: [batch][n_heads][n_query][HEAD_DIM].
@@ -106,11 +108,11 @@ __kernel void flash_attention(ATTENTION_ARGS) {
             const float correction = exp(m - m_new);
             l *= correction;
             for (int c = 0; c < DV; c++) acc[c] *= correction;
-            for (int r = 0; r < in_tile; r++) {
+            for (int r = 0; r < BLOCK_K; r++) { /* past in_tile s is -inf, so p is 0 */
                 float p = exp(s[r] - m_new);
                 l += p;
-                if (dropout && !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed,
-                                              dropout_offset))
+                if (dropout && r < in_tile &&
+                    !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset))
                     p = 0.0f;
                 for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
             }
@@ -138,7 +140,7 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
                                                 batch, head, row, k0));
         if (m_new != -INFINITY) {
             l *= exp(m - m_new);
-            for (int r = 0; r < in_tile; r++) l += exp(s[r] - m_new);
+            for (int r = 0; r < BLOCK_K; r++) l += exp(s[r] - m_new);
             m = m_new;
         }
     }
@@ -154,10 +156,10 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
         load_tile(ks, vs, k_head, v_head, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
-        for (int r = 0; r < in_tile; r++) {
+        for (int r = 0; r < BLOCK_K; r++) {
             float p = m == -INFINITY ? 0.0f : exp(s[r] - m) * inv;
             ps[lid][r] = p;
-            if (dropout)
+            if (dropout && r < in_tile)
                 p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
                         ? p * keep_scale
                         : 0.0f;
