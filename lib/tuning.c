@@ -5,10 +5,12 @@
  *   DEVICE | projection | clblast
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
- * matching line of each kind wins. Lines that do not parse are skipped: a bad file can only leave
- * the built-in choices in place, and the kernels' limits are checked again when they are built. */
+ * matching line of each kind wins, then the built-in table below. Lines that do not parse are
+ * skipped: a bad file can only leave the built-in choices in place, and the kernels' limits are
+ * checked again when they are built. */
 #include "internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,21 +77,58 @@ static FILE *open_tuning_file(void) {
     return fopen(file, "r");
 }
 
+/* Built in, for devices measured with tools/mhfa-tune (BENCHMARKS.md): the same format, but the
+ * device field is a case-insensitive part of the name. Used where the tuning file says nothing;
+ * other devices get choices derived from their limits (module_kernels.c). */
+static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
+                                    "NVIDIA H200 | flash | 16 | 32 8\n"
+                                    "NVIDIA H200 | flash | 64 | 128 16\n"
+                                    "avx512 | projection | vector 12\n"
+                                    "avx512 | flash | 16 | 16 16\n"
+                                    "avx512 | flash | 64 | 64 32\n";
+
+static int contains_ignoring_case(const char *name, const char *part) {
+    for (; *name; name++) {
+        size_t i = 0;
+        while (part[i] && name[i] &&
+               tolower((unsigned char)name[i]) == tolower((unsigned char)part[i]))
+            i++;
+        if (!part[i]) return 1;
+    }
+    return 0;
+}
+
+/* Applies one line (comment already cut) if it is about this device. */
+static void apply_line(char *line, const char *device, int by_part, int head_dim, mhfa_tuning *t) {
+    char *fields[4];
+    int n = split(line, fields, 4);
+    if (n < 3) return;
+    int ours = strcmp(fields[0], "*") == 0 || (by_part ? contains_ignoring_case(device, fields[0])
+                                                       : strcmp(fields[0], device) == 0);
+    if (!ours) return;
+    if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], t);
+    if (n == 4 && strcmp(fields[1], "flash") == 0) parse_flash(fields[2], fields[3], head_dim, t);
+}
+
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *t) {
     memset(t, 0, sizeof *t);
-    FILE *f = open_tuning_file();
-    if (!f) return;
     char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char *fields[4];
-        int n = split(line, fields, 4);
-        if (n < 3) continue;
-        if (strcmp(fields[0], "*") != 0 && strcmp(fields[0], ctx->info.device_name) != 0) continue;
-        if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], t);
-        if (n == 4 && strcmp(fields[1], "flash") == 0)
-            parse_flash(fields[2], fields[3], head_dim, t);
+    FILE *f = open_tuning_file();
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            char *hash = strchr(line, '#');
+            if (hash) *hash = '\0';
+            apply_line(line, ctx->info.device_name, 0, head_dim, t);
+        }
+        fclose(f);
     }
-    fclose(f);
+    for (const char *p = builtin_table; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len < sizeof line) {
+            memcpy(line, p, len);
+            line[len] = '\0';
+            apply_line(line, ctx->info.device_name, 1, head_dim, t);
+        }
+        p += len + (p[len] == '\n');
+    }
 }
