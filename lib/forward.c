@@ -114,7 +114,10 @@ static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int g
     mhfa_status status = mhfa_buffer_reserve(ctx, &m->q_heads, query_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->k_heads, key_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
+    /* The built-in kernels write each query's output over its own Q row, which only that work-item
+     * reads: a context buffer of its own is needed only for the application's core. */
+    if (status == MHFA_SUCCESS && m->cfg.attention_fn && !m->cfg.store_attn_weights)
+        status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, mask_count);
     if (status == MHFA_SUCCESS && m->cfg.store_attn_weights)
         status = mhfa_buffer_reserve(ctx, &m->weights,
@@ -161,7 +164,8 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     args.v = m->v_heads.mem;
     args.keep = io->mask ? m->keep.mem : NULL;
     memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
-    args.out = m->context.mem;
+    int own_core = cfg->attention_fn && !cfg->store_attn_weights;
+    args.out = own_core ? m->context.mem : m->q_heads.mem;
     args.batch = batch;
     args.n_heads = cfg->n_heads;
     args.n_query = n_query;
@@ -178,10 +182,10 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     else
         status = mhfa_attention(m, &args, &io->layout, NULL);
     if (status == MHFA_SUCCESS && m->kernels.projection_clblast)
-        return mhfa_clblast_project_output(m, batch, n_query, io->out);
+        return mhfa_clblast_project_output(m, batch, n_query, args.out, io->out);
     projection out = {m->kernels.project_to_rows,
                       "output projection",
-                      m->context.mem,
+                      args.out,
                       n_query,
                       m->out_t,
                       m->out_bias,

@@ -171,7 +171,8 @@ typedef struct mhfa_forward_shape {
 int mhfa_clblast_available(void);
 mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
                                         cl_mem q, cl_mem h);
-mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem out);
+mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem context,
+                                        cl_mem out);
 
 /* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,

@@ -64,16 +64,17 @@ mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, 
     return status;
 }
 
-mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem out) {
+mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem context,
+                                        cl_mem out) {
     mhfa_context *ctx = m->ctx;
     cl_int rows = batch * n_query, width = m->cfg.embed_dim, seq_len = n_query;
     size_t grid[2] = {(size_t)width, (size_t)rows};
     mhfa_status status =
         mhfa_buffer_reserve(ctx, &m->gemm_rows, (size_t)rows * (size_t)width * sizeof(float));
     if (status == MHFA_SUCCESS)
-        status = mhfa_set_args(ctx, m->kernels.heads_to_rows, "heads_to_rows", 5,
-                               MHFA_ARG(m->context.mem), MHFA_ARG(m->gemm_rows.mem), MHFA_ARG(rows),
-                               MHFA_ARG(width), MHFA_ARG(seq_len));
+        status = mhfa_set_args(ctx, m->kernels.heads_to_rows, "heads_to_rows", 5, MHFA_ARG(context),
+                               MHFA_ARG(m->gemm_rows.mem), MHFA_ARG(rows), MHFA_ARG(width),
+                               MHFA_ARG(seq_len));
     if (status == MHFA_SUCCESS)
         status = mhfa_enqueue(ctx, m->kernels.heads_to_rows, 2, grid, NULL, "heads_to_rows");
     if (status == MHFA_SUCCESS)
@@ -99,8 +100,9 @@ mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, 
     return mhfa_fail(m->ctx, MHFA_ERROR_UNSUPPORTED, "mhfa was built without CLBlast");
 }
 
-mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem out) {
-    (void)batch, (void)n_query, (void)out;
+mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem context,
+                                        cl_mem out) {
+    (void)batch, (void)n_query, (void)context, (void)out;
     return mhfa_fail(m->ctx, MHFA_ERROR_UNSUPPORTED, "mhfa was built without CLBlast");
 }
 #endif
