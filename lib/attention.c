@@ -1,5 +1,5 @@
-/* The built-in attention core: one launch of flash_attention, or of attention_with_weights on the
- * manual path (which also writes the weights). */
+/* The built-in attention core: one launch of flash_attention (or attention_vector.cl's twin on
+ * CPUs), the "with_weights" kernel on the manual path (which also writes the weights). */
 #include "internal.h"
 
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
@@ -22,8 +22,14 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
         if (err != CL_SUCCESS) status = mhfa_fail_cl(m->ctx, err, "clSetKernelArg(weights)");
     }
     if (status != MHFA_SUCCESS) return status;
+    const size_t heads = (size_t)a->batch * (size_t)n_heads;
+    if (k->attention_vector) {
+        /* 16 queries per work-item, one work-item per group: its private arrays are large, and a
+         * CPU runtime that loops over a group's work-items keeps all of theirs at once. */
+        size_t global[2] = {((size_t)n_query + 15) / 16, heads}, one[2] = {1, 1};
+        return mhfa_enqueue(m->ctx, k->attention, 2, global, one, what);
+    }
     size_t local[2] = {k->attention_block_q, 1};
-    size_t global[2] = {mhfa_round_up((size_t)n_query, local[0]),
-                        (size_t)a->batch * (size_t)n_heads};
+    size_t global[2] = {mhfa_round_up((size_t)n_query, local[0]), heads};
     return mhfa_enqueue(m->ctx, k->attention, 2, global, local, what);
 }

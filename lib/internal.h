@@ -84,6 +84,7 @@ typedef struct mhfa_tuning {
     int tiled[5];        /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
     int rows_per_item;
     int flash_block_q, flash_block_k; /* 0: built-in choice */
+    int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
 } mhfa_tuning;
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
 
@@ -110,7 +111,8 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel rows_to_heads, heads_to_rows, add_bias;
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
-    size_t attention_block_q;
+    size_t attention_block_q;   /* queries per work-group (flash_attention.cl) */
+    int attention_vector;       /* 1: attention_vector.cl, 16 queries per work-item */
 } mhfa_kernels;
 
 struct mhfa_module {

@@ -161,10 +161,24 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *
     return MHFA_SUCCESS;
 }
 
+/* The vector kernel: no local memory, no barrier, any work-group size. */
+static mhfa_status build_vector_attention(mhfa_module *m, int block_k) {
+    char options[96];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_K=%d", m->head_dim, block_k);
+    static const char *const sources[1] = {"attention_vector"};
+    const char *names[1] = {m->cfg.store_attn_weights ? "vector_attention_with_weights"
+                                                      : "vector_attention"};
+    cl_kernel *const kernels[1] = {&m->kernels.attention};
+    m->kernels.attention_vector = 1;
+    return build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
+}
+
 static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
+    if (tuning->flash_vector) return build_vector_attention(m, tuning->flash_block_k);
+    if (!tuning->flash_block_q && is_cpu(ctx)) return build_vector_attention(m, 16);
     if (tuning->flash_block_q)
         status = try_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */

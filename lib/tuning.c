@@ -3,7 +3,8 @@
  *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
  *   DEVICE | projection | vector ROWS_PER_ITEM
  *   DEVICE | projection | clblast
- *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K
+ *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
+ *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
  * matching line of each kind wins, then the built-in table below. Lines that do not parse are
  * skipped: a bad file can only leave the built-in choices in place, and the kernels' limits are
@@ -62,7 +63,11 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
     int q, k;
     if (t->flash_block_q) return;
     if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
-    if (sscanf(value, "%d %d", &q, &k) == 2 && positive(q) && positive(k)) {
+    if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
+        t->flash_vector = 1;
+        t->flash_block_q = 16;
+        t->flash_block_k = k;
+    } else if (sscanf(value, "%d %d", &q, &k) == 2 && positive(q) && positive(k)) {
         t->flash_block_q = q;
         t->flash_block_k = k;
     }
@@ -84,8 +89,8 @@ static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8
                                     "NVIDIA H200 | flash | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | 128 16\n"
                                     "avx512 | projection | vector 12\n"
-                                    "avx512 | flash | 16 | 16 16\n"
-                                    "avx512 | flash | 64 | 64 32\n";
+                                    "avx512 | flash | 16 | vector 16\n"
+                                    "avx512 | flash | 64 | vector 32\n";
 
 static int contains_ignoring_case(const char *name, const char *part) {
     for (; *name; name++) {

@@ -135,14 +135,20 @@ static void kernel_dir(void **state) {
     setenv("MHFA_CACHE_DIR", "off", 1);
     char dir[] = "/tmp/mhfa-kernels-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    static const char *const names[] = {"common",        "mask",           "project_common",
-                                        "project_tiled", "project_vector", "flash_attention"};
     char from[512], to[512];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(from, sizeof from, "%s/%s.cl", MHFA_SOURCE_KERNELS, names[i]);
-        snprintf(to, sizeof to, "%s/%s.cl", dir, names[i]);
+    DIR *sources = opendir(MHFA_SOURCE_KERNELS);
+    assert_non_null(sources);
+    int copied = 0;
+    for (struct dirent *e; (e = readdir(sources));) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".cl") != 0) continue;
+        snprintf(from, sizeof from, "%s/%s", MHFA_SOURCE_KERNELS, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
         copy_file(from, to, NULL);
+        copied++;
     }
+    closedir(sources);
+    assert_true(copied >= 5);
     setenv("MHFA_KERNEL_DIR", dir, 1);
     mhfa_context *ctx;
     mhfa_module *m;
@@ -151,8 +157,8 @@ static void kernel_dir(void **state) {
     mhfa_context_destroy(ctx);
 
     /* A kernel that does not compile: BUILD_FAILED, and the log names the problem. */
-    snprintf(from, sizeof from, "%s/flash_attention.cl", MHFA_SOURCE_KERNELS);
-    snprintf(to, sizeof to, "%s/flash_attention.cl", dir);
+    snprintf(from, sizeof from, "%s/common.cl", MHFA_SOURCE_KERNELS);
+    snprintf(to, sizeof to, "%s/common.cl", dir);
     copy_file(from, to, "\n__constant int broken = this_is_not_opencl_42;\n");
     assert_int_equal(make_and_run(&ctx, &m), MHFA_ERROR_BUILD_FAILED);
     const char *message = mhfa_context_error_message(ctx);
@@ -181,6 +187,7 @@ static mhfa_module *module_with_head_dim(mhfa_context *ctx, int head_dim) {
 static void tuning_file(void **state) {
     (void)state;
     setenv("MHFA_CACHE_DIR", "off", 1);
+    unsetenv("MHFA_KERNEL_DIR");
     char path[] = "/tmp/mhfa-tuning-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);

@@ -1,0 +1,147 @@
+/* Attention for CPUs (and any device): each work-item takes 16 queries of one (batch, head) as
+ * the lanes of float16 vectors and walks the keys BLOCK_K at a time, with no local memory and no
+ * barrier. Scores of a key for the 16 queries are one vector (Q^T in registers, the key's features
+ * broadcast), so the online softmax, the exp and the weighted sum of V are vector operations too.
+ *   vector_attention: the flash path (running max m, running sum l, rescaled output).
+ *   vector_attention_with_weights: the manual path; a first walk finds m and l, a second writes
+ *     the weights exp(s - m) / l and accumulates the (dropped-out) weights times V.
+ * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
+ * Layouts as in flash_attention.cl. Grid: (ceil(n_query / 16), batch * n_heads). */
+
+#define LANES 16
+
+/* The scores of keys [k0, k0 + BLOCK_K) for the 16 queries, -inf where masked or past the end;
+ * returns their lane-wise max. */
+inline float16 block_scores(float16 *s, const float16 *qt, __global const float *k_head,
+                            int graph_size, int k0, __global const uchar *keep, int has_keep,
+                            int4 keep_stride, int batch, int head, int query0, int n_query) {
+    float16 block_max = (float16)(-INFINITY);
+    for (int r = 0; r < BLOCK_K; r++) {
+        const int key = k0 + r;
+        if (key >= graph_size) {
+            s[r] = (float16)(-INFINITY);
+            continue;
+        }
+        __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
+        float16 dot = (float16)(0.0f);
+        for (int c = 0; c < HEAD_DIM; c++) dot = MAC(qt[c], (float16)(k_row[c]), dot);
+        if (has_keep) {
+            float allowed[LANES];
+            for (int i = 0; i < LANES; i++)
+                allowed[i] = may_attend(keep, has_keep, keep_stride, batch, head,
+                                        min(query0 + i, n_query - 1), key)
+                                 ? 0.0f
+                                 : -INFINITY;
+            dot += vload16(0, allowed); /* -inf where masked */
+        }
+        s[r] = dot;
+        block_max = fmax(block_max, dot);
+    }
+    return block_max;
+}
+
+/* Whether dropout keeps key `key` for each of the 16 queries: 1 kept, 0 dropped. */
+inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong seed,
+                            ulong offset) {
+    float f[LANES];
+    for (int i = 0; i < LANES; i++)
+        f[i] = dropout_keeps(row0 + (ulong)i * graph_size + key, p, seed, offset) ? 1.0f : 0.0f;
+    return vload16(0, f);
+}
+
+#define VECTOR_ATTENTION_ARGS                                                                      \
+    __global const float *q, __global const float *k, __global const float *v,                    \
+        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
+        int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
+        ulong dropout_seed, ulong dropout_offset
+
+#define VECTOR_ATTENTION_SETUP                                                                     \
+    const int query0 = get_global_id(0) * LANES;                                                   \
+    const int bh = get_global_id(1), batch = bh / n_heads, head = bh - batch * n_heads;            \
+    if (query0 >= n_query) return;                                                                 \
+    const int dropout = dropout_p > 0.0f;                                                          \
+    float16 qt[HEAD_DIM], acc[HEAD_DIM], s[BLOCK_K];                                               \
+    for (int c = 0; c < HEAD_DIM; c++) {                                                           \
+        float lane[LANES];                                                                         \
+        for (int i = 0; i < LANES; i++)                                                            \
+            lane[i] = q[((size_t)bh * n_query + min(query0 + i, n_query - 1)) * HEAD_DIM + c];     \
+        qt[c] = vload16(0, lane) * scale;                                                          \
+        acc[c] = (float16)(0.0f);                                                                  \
+    }                                                                                              \
+    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    const ulong row0 = ((ulong)bh * n_query + query0) * graph_size;                                \
+    float16 m = (float16)(-INFINITY), l = (float16)(0.0f)
+
+/* Writes lane i of the per-query result vectors (acc[c] * inv) to query0 + i. */
+inline void store_rows(__global float *out, int bh, int n_query, int query0, const float16 *acc,
+                       float16 inv) {
+    for (int c = 0; c < HEAD_DIM; c++) {
+        float lane[LANES];
+        vstore16(acc[c] * inv, 0, lane);
+        for (int i = 0; i < LANES && query0 + i < n_query; i++)
+            out[((size_t)bh * n_query + query0 + i) * HEAD_DIM + c] = lane[i];
+    }
+}
+
+__kernel void vector_attention(VECTOR_ATTENTION_ARGS) {
+    VECTOR_ATTENTION_SETUP;
+    for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
+        const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,
+                                                   keep_stride, batch, head, query0, n_query));
+        /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
+        const int16 empty = isinf(m_new) & (m_new < 0.0f);
+        const float16 base = select(m_new, (float16)(0.0f), empty);
+        const float16 correction = select(exp(m - base), (float16)(1.0f), empty);
+        l *= correction;
+        for (int c = 0; c < HEAD_DIM; c++) acc[c] *= correction;
+        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
+            float16 p = exp(s[r] - base); /* 0 where s is -inf */
+            l += p;
+            if (dropout)
+                p *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
+                                  dropout_offset);
+            __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
+            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+        }
+        m = m_new;
+    }
+    float16 inv = select(1.0f / l, (float16)(0.0f), l == 0.0f);
+    if (dropout) inv /= 1.0f - dropout_p;
+    store_rows(out, bh, n_query, query0, acc, inv);
+}
+
+/* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
+__kernel void vector_attention_with_weights(VECTOR_ATTENTION_ARGS, __global float *weights) {
+    VECTOR_ATTENTION_SETUP;
+    for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
+        const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,
+                                                   keep_stride, batch, head, query0, n_query));
+        const int16 empty = isinf(m_new) & (m_new < 0.0f);
+        const float16 base = select(m_new, (float16)(0.0f), empty);
+        l *= select(exp(m - base), (float16)(1.0f), empty);
+        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) l += exp(s[r] - base);
+        m = m_new;
+    }
+    const int16 empty = l == 0.0f;
+    const float16 base = select(m, (float16)(0.0f), empty);
+    const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
+    for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
+        block_scores(s, qt, k_head, graph_size, k0, keep, has_keep, keep_stride, batch, head,
+                     query0, n_query);
+        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
+            float16 p = exp(s[r] - base) * inv;
+            float lane[LANES];
+            vstore16(p, 0, lane);
+            for (int i = 0; i < LANES && query0 + i < n_query; i++)
+                weights[row0 + (ulong)i * graph_size + k0 + r] = lane[i];
+            if (dropout)
+                p *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
+                                  dropout_offset) /
+                     (1.0f - dropout_p);
+            __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
+            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+        }
+    }
+    store_rows(out, bh, n_query, query0, acc, (float16)(1.0f));
+}
