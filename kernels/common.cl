@@ -2,10 +2,11 @@
  *
  * Contraction is off: a fused (a*b - m) in the softmax would subtract the running max from an
  * unrounded product, so the largest score could give exp(> 0) and logits near 1e4 would lose
- * three digits. Multiply-adds that may fuse are written with MAC on purpose. */
+ * three digits. Multiply-adds that may fuse are written with MAC on purpose: fma() where the
+ * device has it in hardware (the host passes MHFA_HARDWARE_FMA from CL_DEVICE_SINGLE_FP_CONFIG). */
 #pragma OPENCL FP_CONTRACT OFF
 
-#ifdef FP_FAST_FMAF
+#if defined(FP_FAST_FMAF) || defined(MHFA_HARDWARE_FMA)
 #define MAC(a, b, acc) fma((a), (b), (acc))
 #else
 #define MAC(a, b, acc) ((a) * (b) + (acc))

@@ -1,45 +1,44 @@
 /* Projections for CPUs (and any device without fast local memory): each work-item computes
- * ROWS_PER_ITEM rows x 16 columns of y as float16 vectors, streaming one row of w_t per k, with
- * no local memory and no barrier. A column block past the last full 16 falls back to scalars.
- * Grid: (ceil(out_features / 16), ceil(rows / ROWS_PER_ITEM)). Needs common.cl and
+ * ROWS_PER_ITEM rows x (16 * VECTORS) columns of y as float16 vectors, streaming one row of w_t
+ * per k, with no local memory and no barrier. Each x element, broadcast once, feeds VECTORS
+ * multiply-adds. A column block past the last full one falls back to scalars.
+ * Grid: (ceil(out_features / (16 * VECTORS)), ceil(rows / ROWS_PER_ITEM)). Needs common.cl and
  * project_common.cl. */
 
-inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
-    const int n0 = get_global_id(0) * 16, m0 = get_global_id(1) * ROWS_PER_ITEM;
-    if (n0 >= out_features || m0 >= rows) return;
-    size_t x_at[ROWS_PER_ITEM]; /* where each row's element k is: x_at + k (rows) or per k */
-    int row_of[ROWS_PER_ITEM];
-    for (int r = 0; r < ROWS_PER_ITEM; r++) row_of[r] = min(m0 + r, rows - 1);
+#define COLS (16 * VECTORS)
 
-    if (n0 + 16 <= out_features) {
-        float16 acc[ROWS_PER_ITEM];
-        for (int r = 0; r < ROWS_PER_ITEM; r++) acc[r] = (float16)(0.0f);
-        if (!x_heads) {
-            for (int r = 0; r < ROWS_PER_ITEM; r++) x_at[r] = (size_t)row_of[r] * in_features;
-            for (int k = 0; k < in_features; k++) {
-                float16 w = vload16(0, w_t + (size_t)k * ld_w + col0 + n0);
-                for (int r = 0; r < ROWS_PER_ITEM; r++)
-                    acc[r] = MAC((float16)(x[x_at[r] + k]), w, acc[r]);
-            }
-        } else {
-            for (int k = 0; k < in_features; k++) {
-                float16 w = vload16(0, w_t + (size_t)k * ld_w + col0 + n0);
-                for (int r = 0; r < ROWS_PER_ITEM; r++) {
-                    float xv = x[element_offset(1, row_of[r], k, seq_len, in_features)];
-                    acc[r] = MAC((float16)(xv), w, acc[r]);
-                }
+inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
+    const int n0 = get_global_id(0) * COLS, m0 = get_global_id(1) * ROWS_PER_ITEM;
+    if (n0 >= out_features || m0 >= rows) return;
+    if (n0 + COLS <= out_features) {
+        size_t x_row[ROWS_PER_ITEM]; /* row parts of x's offsets (rows past the end: the last) */
+        for (int r = 0; r < ROWS_PER_ITEM; r++)
+            x_row[r] = row_offset(x_heads, min(m0 + r, rows - 1), seq_len, in_features);
+        float16 acc[ROWS_PER_ITEM][VECTORS];
+        for (int r = 0; r < ROWS_PER_ITEM; r++)
+            for (int v = 0; v < VECTORS; v++) acc[r][v] = (float16)(0.0f);
+        for (int k = 0; k < in_features; k++) {
+            __global const float *w_row = w_t + (size_t)k * ld_w + col0 + n0;
+            float16 w[VECTORS];
+            for (int v = 0; v < VECTORS; v++) w[v] = vload16(v, w_row);
+            const size_t x_col = col_offset(x_heads, k, seq_len);
+            for (int r = 0; r < ROWS_PER_ITEM; r++) {
+                const float16 xv = (float16)(x[x_row[r] + x_col]);
+                for (int v = 0; v < VECTORS; v++) acc[r][v] = MAC(xv, w[v], acc[r][v]);
             }
         }
-        float16 b = has_bias ? vload16(0, bias + col0 + n0) : (float16)(0.0f);
-        __global float *y_of[16]; /* offsets once per column and once per row */
-        size_t col_part[16];
-        for (int j = 0; j < 16; j++)
+        __global float *y_of[COLS]; /* offsets once per column and once per row */
+        size_t col_part[COLS];
+        float b[COLS];
+        for (int j = 0; j < COLS; j++) {
             y_of[j] = output_of(y0, y1, y2, n0 + j, out_width, y_heads, seq_len, &col_part[j]);
+            b[j] = has_bias ? bias[col0 + n0 + j] : 0.0f;
+        }
         for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
-            float out[16];
-            vstore16(acc[r] + b, 0, out);
+            float out[COLS];
+            for (int v = 0; v < VECTORS; v++) vstore16(acc[r][v], v, out);
             size_t row_part = row_offset(y_heads, m0 + r, seq_len, out_width);
-            for (int j = 0; j < 16; j++) y_of[j][row_part + col_part[j]] = out[j];
+            for (int j = 0; j < COLS; j++) y_of[j][row_part + col_part[j]] = out[j] + b[j];
         }
         return;
     }

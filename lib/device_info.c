@@ -33,5 +33,8 @@ mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info) 
         clGetDeviceInfo(device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL))
         return MHFA_ERROR_OPENCL;
     info->compiler_available = compiler == CL_TRUE;
+    cl_device_fp_config fp = 0;
+    clGetDeviceInfo(device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    info->hardware_fma = (fp & CL_FP_FMA) && !(fp & CL_FP_SOFT_FLOAT);
     return MHFA_SUCCESS;
 }

@@ -19,6 +19,7 @@ typedef struct mhfa_device_info {
     cl_ulong max_alloc_size;
     cl_uint compute_units;
     int compiler_available;
+    int hardware_fma; /* fused multiply-add in hardware: kernels use fma() (MHFA_HARDWARE_FMA) */
 } mhfa_device_info;
 
 /* ---- compiled programs, kept for the context's lifetime ---- */
@@ -80,9 +81,9 @@ int mhfa_cache_dir(char *dir, size_t size);
 /* ---- tuned tile sizes (tuning.c) ---- */
 enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2, MHFA_PROJECTION_CLBLAST = 3 };
 typedef struct mhfa_tuning {
-    int projection_kind; /* 0: built-in choice */
-    int tiled[5];        /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
-    int rows_per_item;
+    int projection_kind;              /* 0: built-in choice */
+    int tiled[5];                     /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int rows_per_item, vectors;       /* vector projection: rows, and 16-column vectors per item */
     int flash_block_q, flash_block_k; /* 0: built-in choice */
     int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
 } mhfa_tuning;

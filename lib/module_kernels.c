@@ -57,13 +57,13 @@ static mhfa_status build_projection(mhfa_module *m, const char *source, const ch
 }
 
 /* The float16 kernel: no local memory, any work-group size. */
-static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item) {
-    char options[96];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d", m->head_dim,
-             rows_per_item);
+static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, int vectors) {
+    char options[128];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d -D VECTORS=%d",
+             m->head_dim, rows_per_item, vectors);
     mhfa_kernels *k = &m->kernels;
     k->projection_vector = 1;
-    k->projection_tile[0] = 16;
+    k->projection_tile[0] = (size_t)(16 * vectors);
     k->projection_tile[1] = (size_t)rows_per_item;
     return build_projection(m, "project_vector", options);
 }
@@ -130,9 +130,9 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
     if (tuning->projection_kind == MHFA_PROJECTION_CLBLAST && mhfa_clblast_available())
         return build_clblast_projection(m);
     if (tuning->projection_kind == MHFA_PROJECTION_VECTOR)
-        return build_vector_projection(m, tuning->rows_per_item);
+        return build_vector_projection(m, tuning->rows_per_item, tuning->vectors);
     if (tuning->projection_kind == 0 && is_cpu(m->ctx))
-        return build_vector_projection(m, VECTOR_ROWS_PER_ITEM);
+        return build_vector_projection(m, VECTOR_ROWS_PER_ITEM, 1);
     return build_tiled_projection(m, tuning);
 }
 

@@ -1,7 +1,7 @@
 /* The tuning file: tile sizes measured best on a device (tools/mhfa-tune writes it). Found at
  * MHFA_TUNING_FILE, else tuning.txt in the cache folder. One setting per line, fields split by '|':
  *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
- *   DEVICE | projection | vector ROWS_PER_ITEM
+ *   DEVICE | projection | vector ROWS_PER_ITEM [VECTORS of 16 columns, default 1]
  *   DEVICE | projection | clblast
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
@@ -54,8 +54,11 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
     } else if (strcmp(value, "clblast") == 0) {
         t->projection_kind = MHFA_PROJECTION_CLBLAST;
     } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
+        if (sscanf(value, "vector %d %d", &a[0], &a[1]) < 2) a[1] = 1;
+        if (a[1] < 1 || a[1] > 4) return;
         t->projection_kind = MHFA_PROJECTION_VECTOR;
         t->rows_per_item = a[0];
+        t->vectors = a[1];
     }
 }
 
