@@ -89,7 +89,7 @@ static FILE *open_tuning_file(void) {
  * device field is a case-insensitive part of the name. Used where the tuning file says nothing;
  * other devices get choices derived from their limits (module_kernels.c). */
 static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
-                                    "NVIDIA H200 | flash | 16 | 64 8\n"
+                                    "NVIDIA H200 | flash | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | 128 16\n"
                                     "avx512 | projection | vector 12\n"
                                     "avx512 | flash | 16 | vector 16\n"
