@@ -49,12 +49,6 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
     return vload16(0, f);
 }
 
-#define VECTOR_ATTENTION_ARGS                                                                      \
-    __global const float *q, __global const float *k, __global const float *v,                    \
-        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
-        int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
-        ulong dropout_seed, ulong dropout_offset
-
 #define VECTOR_ATTENTION_SETUP                                                                     \
     const int query0 = get_global_id(0) * LANES;                                                   \
     const int bh = get_global_id(1), batch = bh / n_heads, head = bh - batch * n_heads;            \
@@ -84,7 +78,7 @@ inline void store_rows(__global float *out, int bh, int n_query, int query0, con
     }
 }
 
-__kernel void vector_attention(VECTOR_ATTENTION_ARGS) {
+__kernel void vector_attention(ATTENTION_ARGS) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,
@@ -112,7 +106,7 @@ __kernel void vector_attention(VECTOR_ATTENTION_ARGS) {
 }
 
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
-__kernel void vector_attention_with_weights(VECTOR_ATTENTION_ARGS, __global float *weights) {
+__kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
         const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,

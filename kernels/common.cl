@@ -42,3 +42,11 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
     return keep[(size_t)batch * stride.x + (size_t)head * stride.y + (size_t)query * stride.z +
                 (size_t)key * stride.w] != 0;
 }
+
+/* The argument list every attention kernel starts with (flash_attention.cl, attention_vector.cl;
+ * lib/attention.c sets them): q, k, v in the per-head layout, the keep mask, the output. */
+#define ATTENTION_ARGS                                                                             \
+    __global const float *q, __global const float *k, __global const float *v,                    \
+        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
+        int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
+        ulong dropout_seed, ulong dropout_offset

@@ -69,13 +69,7 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
     return tile_max;
 }
 
-/* The arguments and the per-work-item setup both kernels share. */
-#define ATTENTION_ARGS                                                                             \
-    __global const float *q, __global const float *k, __global const float *v,                    \
-        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
-        int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
-        ulong dropout_seed, ulong dropout_offset
-
+/* The per-work-item setup both kernels share. */
 #define ATTENTION_SETUP                                                                            \
     __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV];                                                  \
     const int query = get_group_id(0) * BLOCK_Q + get_local_id(0);                                \

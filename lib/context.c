@@ -52,6 +52,12 @@ static cl_uint platform_devices(cl_platform_id platform, cl_device_type type, cl
     return n < capacity ? n : capacity;
 }
 
+static void device_name(cl_device_id id, char *name, size_t size) {
+    name[0] = '\0';
+    clGetDeviceInfo(id, CL_DEVICE_NAME, size, name, NULL);
+    name[size - 1] = '\0';
+}
+
 static void describe_devices(const device_list *list, char *text, size_t size) {
     text[0] = '\0';
     for (cl_uint p = 0; p < list->n_platforms; p++) {
@@ -59,9 +65,8 @@ static void describe_devices(const device_list *list, char *text, size_t size) {
         cl_device_id ids[64];
         cl_uint n = platform_devices(list->platforms[p], CL_DEVICE_TYPE_ALL, ids, 64);
         for (cl_uint d = 0; d < n; d++) {
-            char name[256] = "";
-            clGetDeviceInfo(ids[d], CL_DEVICE_NAME, sizeof name, name, NULL);
-            name[sizeof name - 1] = '\0';
+            char name[256];
+            device_name(ids[d], name, sizeof name);
             append(text, size, "    device %u: %s\n", d, name);
         }
     }
@@ -74,9 +79,8 @@ static cl_device_id find_by_spec(const device_list *list, const mhfa_spec_part *
         cl_device_id ids[64];
         cl_uint n = platform_devices(list->platforms[p], CL_DEVICE_TYPE_ALL, ids, 64);
         for (cl_uint d = 0; d < n; d++) {
-            char name[256] = "";
-            clGetDeviceInfo(ids[d], CL_DEVICE_NAME, sizeof name, name, NULL);
-            name[sizeof name - 1] = '\0';
+            char name[256];
+            device_name(ids[d], name, sizeof name);
             if (mhfa_spec_part_matches(device_part, (long)d, name)) return ids[d];
         }
     }

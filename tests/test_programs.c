@@ -67,26 +67,28 @@ static int all_from_binaries(const mhfa_context *ctx) {
     return ctx->programs != NULL;
 }
 
+/* One context and module that run; returns whether every program came from the cache. */
+static int run_and_check_cached(void) {
+    mhfa_context *ctx;
+    mhfa_module *m;
+    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    int cached = all_from_binaries(ctx);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+    return cached;
+}
+
 static void binary_cache(void **state) {
     (void)state;
     char dir[] = "/tmp/mhfa-cache-XXXXXX";
     assert_non_null(mkdtemp(dir));
     setenv("MHFA_CACHE_DIR", dir, 1);
-    mhfa_context *ctx;
-    mhfa_module *m;
-    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
-    assert_false(all_from_binaries(ctx));
-    int written = count_files(dir, ".bin");
-    assert_true(written >= 2);
+    assert_false(run_and_check_cached());
+    assert_true(count_files(dir, ".bin") >= 2);
     assert_int_equal(count_files(dir, ".tmp"), 0);
-    mhfa_module_destroy(m);
-    mhfa_context_destroy(ctx);
 
     /* A new context finds every program in the cache. */
-    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
-    assert_true(all_from_binaries(ctx));
-    mhfa_module_destroy(m);
-    mhfa_context_destroy(ctx);
+    assert_true(run_and_check_cached());
 
     /* Damaged files are ignored and rewritten. */
     DIR *d = opendir(dir);
@@ -100,21 +102,14 @@ static void binary_cache(void **state) {
         fclose(f);
     }
     closedir(d);
-    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
-    mhfa_module_destroy(m);
-    mhfa_context_destroy(ctx);
-    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
-    assert_true(all_from_binaries(ctx));
-    mhfa_module_destroy(m);
-    mhfa_context_destroy(ctx);
+    assert_false(run_and_check_cached());
+    assert_true(run_and_check_cached());
 
     /* "off" writes nothing. */
     remove_files(dir);
     setenv("MHFA_CACHE_DIR", "off", 1);
-    assert_int_equal(make_and_run(&ctx, &m), MHFA_SUCCESS);
+    assert_false(run_and_check_cached());
     assert_int_equal(count_files(dir, ".bin"), 0);
-    mhfa_module_destroy(m);
-    mhfa_context_destroy(ctx);
     rmdir(dir);
 }
 
