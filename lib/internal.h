@@ -166,10 +166,7 @@ mhfa_status mhfa_set_args(mhfa_context *ctx, cl_kernel kernel, const char *what,
 #define MHFA_ARG(x) sizeof(x), (const void *)&(x)
 size_t mhfa_round_up(size_t n, size_t multiple);
 
-/* ---- the forward's stages (forward.c, attention_*.c) ---- */
-typedef struct mhfa_forward_shape {
-    int batch, n_query, graph_size;
-} mhfa_forward_shape;
+/* ---- the forward's stages (attention.c, projection_clblast.c) ---- */
 /* Projections through CLBlast (projection_clblast.c). */
 int mhfa_clblast_available(void);
 mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
