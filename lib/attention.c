@@ -1,6 +1,37 @@
 /* The built-in attention core: one launch of flash_attention (or attention_vector.cl's twin on
- * CPUs), the "with_weights" kernel on the manual path (which also writes the weights). */
+ * CPUs), the "with_weights" kernel on the manual path (which also writes the weights), or for
+ * one or two queries against many keys the split-over-keys kernels of attention_decode.cl. */
 #include "internal.h"
+
+/* Few queries against many keys: chunks of keys in parallel, then a merge. */
+static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a, cl_mem keep,
+                          cl_int has_keep, cl_int4 stride) {
+    mhfa_kernels *k = &m->kernels;
+    cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
+    cl_int chunks = (graph_size + k->decode_chunk - 1) / k->decode_chunk;
+    cl_float scale = a->scale, p = a->dropout_p;
+    cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
+    size_t rows = (size_t)a->batch * (size_t)n_heads * (size_t)n_query;
+    mhfa_status status = mhfa_buffer_reserve(
+        m->ctx, &m->partials, rows * (size_t)chunks * (size_t)(a->head_dim + 2) * sizeof(float));
+    if (status == MHFA_SUCCESS)
+        status =
+            mhfa_set_args(m->ctx, k->decode_partial, "decode_partial", 16, MHFA_ARG(a->q),
+                          MHFA_ARG(a->k), MHFA_ARG(a->v), MHFA_ARG(keep), MHFA_ARG(has_keep),
+                          MHFA_ARG(stride), MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query),
+                          MHFA_ARG(graph_size), MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed),
+                          MHFA_ARG(offset), MHFA_ARG(m->partials.mem), MHFA_ARG(chunks));
+    size_t grid[2] = {(size_t)chunks, rows};
+    if (status == MHFA_SUCCESS)
+        status = mhfa_enqueue(m->ctx, k->decode_partial, 2, grid, NULL, "decode_partial");
+    if (status == MHFA_SUCCESS)
+        status =
+            mhfa_set_args(m->ctx, k->decode_merge, "decode_merge", 4, MHFA_ARG(m->partials.mem),
+                          MHFA_ARG(chunks), MHFA_ARG(a->out), MHFA_ARG(p));
+    if (status == MHFA_SUCCESS)
+        status = mhfa_enqueue(m->ctx, k->decode_merge, 1, &rows, NULL, "decode_merge");
+    return status;
+}
 
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights) {
@@ -23,6 +54,8 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
     }
     if (status != MHFA_SUCCESS) return status;
     const size_t heads = (size_t)a->batch * (size_t)n_heads;
+    if (!weights && k->decode_partial && n_query <= 2 && graph_size >= 2 * k->decode_chunk)
+        return decode(m, a, keep, has_keep, stride);
     if (k->attention_vector) {
         /* 16 queries per work-item, one work-item per group: its private arrays are large, and a
          * CPU runtime that loops over a group's work-items keeps all of theirs at once. */

@@ -86,6 +86,7 @@ typedef struct mhfa_tuning {
     int rows_per_item, vectors;       /* vector projection: rows, and 16-column vectors per item */
     int flash_block_q, flash_block_k; /* 0: built-in choice */
     int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
+    int decode_chunk;                 /* keys per work-item of attention_decode.cl; 0: built in */
 } mhfa_tuning;
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
 
@@ -114,6 +115,8 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     size_t attention_block_q;   /* queries per work-group (flash_attention.cl) */
     int attention_vector;       /* 1: attention_vector.cl, 16 queries per work-item */
+    cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
+    int decode_chunk;                       /* keys per decode_partial work-item */
 } mhfa_kernels;
 
 struct mhfa_module {
@@ -127,7 +130,7 @@ struct mhfa_module {
     int training;
     uint64_t dropout_seed, dropout_offset;
     /* scratch, reused by each forward */
-    mhfa_buffer q_heads, k_heads, v_heads, context, keep, weights, gemm_rows;
+    mhfa_buffer q_heads, k_heads, v_heads, context, keep, weights, gemm_rows, partials;
     mhfa_buffer host_q, host_h, host_mask, host_out; /* staging for mhfa_forward */
     /* the last manual-path forward: weights and its mask (as keep) */
     mhfa_buffer stored_weights, stored_keep;

@@ -81,11 +81,11 @@ mhfa_status mhfa_module_create(mhfa_context *ctx, const mhfa_config *cfg, mhfa_m
 }
 
 /* Every scratch buffer of the module, for release and accounting. */
-static void scratch_buffers(mhfa_module *m, mhfa_buffer *list[13]) {
-    mhfa_buffer *all[13] = {&m->gemm_rows,  &m->q_heads,   &m->k_heads,  &m->v_heads,
-                            &m->context,    &m->keep,      &m->weights,  &m->host_q,
-                            &m->host_h,     &m->host_mask, &m->host_out, &m->stored_weights,
-                            &m->stored_keep};
+static void scratch_buffers(mhfa_module *m, mhfa_buffer *list[14]) {
+    mhfa_buffer *all[14] = {&m->partials,       &m->gemm_rows,  &m->q_heads,   &m->k_heads,
+                            &m->v_heads,        &m->context,    &m->keep,      &m->weights,
+                            &m->host_q,         &m->host_h,     &m->host_mask, &m->host_out,
+                            &m->stored_weights, &m->stored_keep};
     memcpy(list, all, sizeof all);
 }
 
@@ -97,9 +97,9 @@ void mhfa_module_destroy(mhfa_module *m) {
         free(m->host_weight[i]);
         free(m->host_bias[i]);
     }
-    mhfa_buffer *list[13];
+    mhfa_buffer *list[14];
     scratch_buffers(m, list);
-    for (int i = 0; i < 13; i++)
+    for (int i = 0; i < 14; i++)
         mhfa_buffer_release(list[i]);
     free(m);
 }
@@ -108,9 +108,9 @@ mhfa_status mhfa_module_device_bytes(const mhfa_module *m, size_t *bytes) {
     if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
     if (!bytes) return mhfa_fail(m->ctx, MHFA_ERROR_INVALID_ARGUMENT, "bytes is NULL");
     size_t total = mhfa_device_weights_bytes(m);
-    mhfa_buffer *list[13];
+    mhfa_buffer *list[14];
     scratch_buffers((mhfa_module *)m, list);
-    for (int i = 0; i < 13; i++)
+    for (int i = 0; i < 14; i++)
         total += list[i]->bytes;
     *bytes = total;
     return MHFA_SUCCESS;

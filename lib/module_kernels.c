@@ -197,6 +197,18 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     return status;
 }
 
+/* The split-over-keys kernels for few queries against many keys (flash path only). */
+static mhfa_status build_decode(mhfa_module *m, const mhfa_tuning *tuning) {
+    int chunk = tuning->decode_chunk ? tuning->decode_chunk : 64;
+    char options[64];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D CHUNK=%d", m->head_dim, chunk);
+    static const char *const sources[1] = {"attention_decode"};
+    static const char *const names[2] = {"decode_partial", "decode_merge"};
+    cl_kernel *const kernels[2] = {&m->kernels.decode_partial, &m->kernels.decode_merge};
+    m->kernels.decode_chunk = chunk;
+    return build_kernels(m->ctx, sources, 1, options, names, kernels, 2);
+}
+
 mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     mhfa_tuning tuning;
     mhfa_tuning_lookup(m->ctx, m->head_dim, &tuning);
@@ -207,12 +219,16 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     /* The application's core replaces the built-in one, except on the manual path. */
     if (status == MHFA_SUCCESS && (m->cfg.store_attn_weights || !m->cfg.attention_fn))
         status = build_attention(m, &tuning);
+    if (status == MHFA_SUCCESS && !m->cfg.store_attn_weights && !m->cfg.attention_fn)
+        status = build_decode(m, &tuning);
     if (status != MHFA_SUCCESS) mhfa_release_module_kernels(&m->kernels);
     return status;
 }
 
 void mhfa_release_module_kernels(mhfa_kernels *k) {
-    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows, &k->mask_to_keep, &k->attention};
+    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows, &k->mask_to_keep,
+                        &k->attention,        &k->rows_to_heads,   &k->heads_to_rows,
+                        &k->add_bias,         &k->decode_partial,  &k->decode_merge};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         release(all[i]);
 }

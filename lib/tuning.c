@@ -5,6 +5,7 @@
  *   DEVICE | projection | clblast
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
+ *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
  * matching line of each kind wins, then the built-in table below. Lines that do not parse are
  * skipped: a bad file can only leave the built-in choices in place, and the kernels' limits are
@@ -115,6 +116,10 @@ static void apply_line(char *line, const char *device, int by_part, int head_dim
                                                        : strcmp(fields[0], device) == 0);
     if (!ours) return;
     if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], t);
+    if (n == 3 && strcmp(fields[1], "decode") == 0 && !t->decode_chunk) {
+        int chunk = atoi(fields[2]);
+        if (positive(chunk)) t->decode_chunk = chunk;
+    }
     if (n == 4 && strcmp(fields[1], "flash") == 0) parse_flash(fields[2], fields[3], head_dim, t);
 }
 

@@ -1,0 +1,71 @@
+/* Attention for a few queries against many keys (decoding: one query per step): the keys are cut
+ * into chunks of CHUNK, one work-item per (query row, chunk), and a merge kernel combines the
+ * chunks. No local memory, no barrier.
+ *   decode_partial: for its chunk, the running max m, sum l and unnormalised output acc, written
+ *     to partial[row][chunk] = {m, l, acc[0..HEAD_DIM)}.
+ *   decode_merge: out = sum_c acc_c e^(m_c - m) / sum_c l_c e^(m_c - m), m the max of the m_c;
+ *     rows with no attendable key (every m_c = -inf) give 0.
+ * Layouts as in flash_attention.cl. Grids: (chunks, batch * n_heads * n_query) and
+ * (batch * n_heads * n_query). */
+
+#define PARTIAL (HEAD_DIM + 2)
+
+__kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks) {
+    const int chunk = get_global_id(0), row = get_global_id(1); /* row = bh * n_query + query */
+    if (chunk >= chunks) return;
+    const int bh = row / n_query, query = row - bh * n_query;
+    const int batch = bh / n_heads, head = bh - batch * n_heads;
+    const int dropout = dropout_p > 0.0f;
+    __global const float *q_row = q + (size_t)row * HEAD_DIM;
+    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;
+    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;
+    float qr[HEAD_DIM], acc[HEAD_DIM];
+    for (int c = 0; c < HEAD_DIM; c++) {
+        qr[c] = q_row[c] * scale;
+        acc[c] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const int end = min(graph_size, (chunk + 1) * CHUNK);
+    for (int key = chunk * CHUNK; key < end; key++) {
+        if (!may_attend(keep, has_keep, keep_stride, batch, head, query, key)) continue;
+        __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
+        float s = 0.0f;
+        for (int c = 0; c < HEAD_DIM; c++) s = MAC(qr[c], k_row[c], s);
+        const float m_new = fmax(m, s);
+        const float correction = exp(m - m_new); /* m_new is finite here */
+        float p = exp(s - m_new);
+        l = l * correction + p;
+        if (dropout && !dropout_keeps((ulong)row * graph_size + key, dropout_p, dropout_seed,
+                                      dropout_offset))
+            p = 0.0f;
+        __global const float *v_row = v_head + (size_t)key * HEAD_DIM;
+        for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, v_row[c], acc[c] * correction);
+        m = m_new;
+    }
+    __global float *to = partial + ((size_t)row * chunks + chunk) * PARTIAL;
+    to[0] = m;
+    to[1] = l;
+    for (int c = 0; c < HEAD_DIM; c++) to[2 + c] = acc[c];
+}
+
+__kernel void decode_merge(__global const float *partial, int chunks, __global float *out,
+                           float dropout_p) {
+    const int row = get_global_id(0);
+    __global const float *from = partial + (size_t)row * chunks * PARTIAL;
+    float m = -INFINITY;
+    for (int i = 0; i < chunks; i++) m = fmax(m, from[(size_t)i * PARTIAL]);
+    float l = 0.0f, acc[HEAD_DIM];
+    for (int c = 0; c < HEAD_DIM; c++) acc[c] = 0.0f;
+    if (m != -INFINITY) {
+        for (int i = 0; i < chunks; i++) {
+            __global const float *p = from + (size_t)i * PARTIAL;
+            if (p[0] == -INFINITY) continue;
+            const float w = exp(p[0] - m);
+            l = MAC(p[1], w, l);
+            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p[2 + c], w, acc[c]);
+        }
+    }
+    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    if (dropout_p > 0.0f) inv /= 1.0f - dropout_p;
+    for (int c = 0; c < HEAD_DIM; c++) out[(size_t)row * HEAD_DIM + c] = acc[c] * inv;
+}
