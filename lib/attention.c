@@ -21,9 +21,12 @@ static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a, cl_mem k
                           MHFA_ARG(stride), MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query),
                           MHFA_ARG(graph_size), MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed),
                           MHFA_ARG(offset), MHFA_ARG(m->partials.mem), MHFA_ARG(chunks));
-    size_t grid[2] = {(size_t)chunks, rows};
+    /* On a CPU, one work-item per group: a runtime that loops over a group's work-items keeps
+     * all their private arrays (HEAD_DIM floats each) at once. */
+    size_t grid[2] = {(size_t)chunks, rows}, one[2] = {1, 1};
+    const size_t *local = (m->ctx->info.type & CL_DEVICE_TYPE_CPU) ? one : NULL;
     if (status == MHFA_SUCCESS)
-        status = mhfa_enqueue(m->ctx, k->decode_partial, 2, grid, NULL, "decode_partial");
+        status = mhfa_enqueue(m->ctx, k->decode_partial, 2, grid, local, "decode_partial");
     if (status == MHFA_SUCCESS)
         status =
             mhfa_set_args(m->ctx, k->decode_merge, "decode_merge", 4, MHFA_ARG(m->partials.mem),
@@ -42,7 +45,7 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
     cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
     cl_float scale = a->scale, p = a->dropout_p;
     cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
-    const char *what = weights ? "attention_with_weights" : "flash_attention";
+    const char *what = weights ? "attention (with weights)" : "attention";
     mhfa_status status =
         mhfa_set_args(m->ctx, k->attention, what, 14, MHFA_ARG(a->q), MHFA_ARG(a->k),
                       MHFA_ARG(a->v), MHFA_ARG(keep), MHFA_ARG(has_keep), MHFA_ARG(stride),
