@@ -44,7 +44,13 @@ mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, con
         for (size_t i = 0; i < in; i++)
             transposed[i * e + o] = weight[o * in + i];
     cl_command_queue queue = m->ctx->queue;
-    cl_int err;
+    /* On an out-of-order queue, forwards still in flight must read the old weights first. */
+    cl_int err =
+        m->ctx->out_of_order ? clEnqueueBarrierWithWaitList(queue, 0, NULL, NULL) : CL_SUCCESS;
+    if (err != CL_SUCCESS) {
+        free(transposed);
+        return mhfa_fail_cl(m->ctx, err, "ordering the weight update");
+    }
     if (which == MHFA_W_OUT) {
         err =
             clEnqueueWriteBuffer(queue, m->out_t, CL_TRUE, 0, e * e * f, transposed, 0, NULL, NULL);
