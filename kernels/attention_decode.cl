@@ -30,22 +30,25 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
         if (!may_attend(keep, has_keep, keep_stride, batch, head, query, key)) continue;
         __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
         float s = 0.0f;
-        for (int c = 0; c < HEAD_DIM; c++) s = MAC(qr[c], k_row[c], s);
+        for (int c = 0; c < HEAD_DIM; c++)
+            s = MAC(qr[c], k_row[c], s);
         const float m_new = fmax(m, s);
         const float correction = exp(m - m_new); /* m_new is finite here */
         float p = exp(s - m_new);
         l = l * correction + p;
-        if (dropout && !dropout_keeps((ulong)row * graph_size + key, dropout_p, dropout_seed,
-                                      dropout_offset))
+        if (dropout &&
+            !dropout_keeps((ulong)row * graph_size + key, dropout_p, dropout_seed, dropout_offset))
             p = 0.0f;
         __global const float *v_row = v_head + (size_t)key * HEAD_DIM;
-        for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, v_row[c], acc[c] * correction);
+        for (int c = 0; c < HEAD_DIM; c++)
+            acc[c] = MAC(p, v_row[c], acc[c] * correction);
         m = m_new;
     }
     __global float *to = partial + ((size_t)row * chunks + chunk) * PARTIAL;
     to[0] = m;
     to[1] = l;
-    for (int c = 0; c < HEAD_DIM; c++) to[2 + c] = acc[c];
+    for (int c = 0; c < HEAD_DIM; c++)
+        to[2 + c] = acc[c];
 }
 
 __kernel void decode_merge(__global const float *partial, int chunks, __global float *out,
@@ -53,19 +56,23 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
     const int row = get_global_id(0);
     __global const float *from = partial + (size_t)row * chunks * PARTIAL;
     float m = -INFINITY;
-    for (int i = 0; i < chunks; i++) m = fmax(m, from[(size_t)i * PARTIAL]);
+    for (int i = 0; i < chunks; i++)
+        m = fmax(m, from[(size_t)i * PARTIAL]);
     float l = 0.0f, acc[HEAD_DIM];
-    for (int c = 0; c < HEAD_DIM; c++) acc[c] = 0.0f;
+    for (int c = 0; c < HEAD_DIM; c++)
+        acc[c] = 0.0f;
     if (m != -INFINITY) {
         for (int i = 0; i < chunks; i++) {
             __global const float *p = from + (size_t)i * PARTIAL;
             if (p[0] == -INFINITY) continue;
             const float w = exp(p[0] - m);
             l = MAC(p[1], w, l);
-            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p[2 + c], w, acc[c]);
+            for (int c = 0; c < HEAD_DIM; c++)
+                acc[c] = MAC(p[2 + c], w, acc[c]);
         }
     }
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout_p > 0.0f) inv /= 1.0f - dropout_p;
-    for (int c = 0; c < HEAD_DIM; c++) out[(size_t)row * HEAD_DIM + c] = acc[c] * inv;
+    for (int c = 0; c < HEAD_DIM; c++)
+        out[(size_t)row * HEAD_DIM + c] = acc[c] * inv;
 }

@@ -24,7 +24,8 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const float 
         }
         __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
         float16 dot = (float16)(0.0f);
-        for (int c = 0; c < HEAD_DIM; c++) dot = MAC(qt[c], (float16)(k_row[c]), dot);
+        for (int c = 0; c < HEAD_DIM; c++)
+            dot = MAC(qt[c], (float16)(k_row[c]), dot);
         if (has_keep) {
             float allowed[LANES];
             for (int i = 0; i < LANES; i++)
@@ -88,15 +89,17 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         const float16 base = select(m_new, (float16)(0.0f), empty);
         const float16 correction = select(exp(m - base), (float16)(1.0f), empty);
         l *= correction;
-        for (int c = 0; c < HEAD_DIM; c++) acc[c] *= correction;
+        for (int c = 0; c < HEAD_DIM; c++)
+            acc[c] *= correction;
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
             float16 p = exp(s[r] - base); /* 0 where s is -inf */
             l += p;
             if (dropout)
-                p *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
-                                  dropout_offset);
+                p *=
+                    dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed, dropout_offset);
             __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
-            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+            for (int c = 0; c < HEAD_DIM; c++)
+                acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
         }
         m = m_new;
     }
@@ -114,7 +117,8 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
         l *= select(exp(m - base), (float16)(1.0f), empty);
-        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) l += exp(s[r] - base);
+        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++)
+            l += exp(s[r] - base);
         m = m_new;
     }
     const int16 empty = l == 0.0f;
@@ -134,7 +138,8 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                                   dropout_offset) /
                      (1.0f - dropout_p);
             __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
-            for (int c = 0; c < HEAD_DIM; c++) acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+            for (int c = 0; c < HEAD_DIM; c++)
+                acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
         }
     }
     store_rows(out, bh, n_query, query0, acc, (float16)(1.0f));

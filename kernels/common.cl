@@ -26,9 +26,9 @@ inline uint4 philox4x32_10(uint4 c, uint2 k) {
 /* Whether dropout keeps weight number `position` of [B][H][Nq][Nk] (1) or zeroes it (0). */
 inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     ulong block = position >> 2;
-    uint4 r = philox4x32_10((uint4)((uint)block, (uint)(block >> 32), (uint)offset,
-                                    (uint)(offset >> 32)),
-                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint4 r =
+        philox4x32_10((uint4)((uint)block, (uint)(block >> 32), (uint)offset, (uint)(offset >> 32)),
+                      (uint2)((uint)seed, (uint)(seed >> 32)));
     uint lane = (uint)(position & 3);
     uint word = lane == 0 ? r.x : lane == 1 ? r.y : lane == 2 ? r.z : r.w;
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
@@ -46,7 +46,7 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
 /* The argument list every attention kernel starts with (flash_attention.cl, attention_vector.cl;
  * lib/attention.c sets them): q, k, v in the per-head layout, the keep mask, the output. */
 #define ATTENTION_ARGS                                                                             \
-    __global const float *q, __global const float *k, __global const float *v,                    \
+    __global const float *q, __global const float *k, __global const float *v,                     \
         __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
         int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
         ulong dropout_seed, ulong dropout_offset

@@ -17,16 +17,15 @@
 #if HEAD_DIM % 4 == 0
 #define VW 4
 typedef float4 vec;
-#define LOAD(i, p) vload4((i), (p))
+#define LOAD(i, p)     vload4((i), (p))
 #define STORE(v, i, p) vstore4((v), (i), (p))
 #else
-#define VW 1
+#define VW             1
 typedef float vec;
-#define LOAD(i, p) ((p)[i])
+#define LOAD(i, p)     ((p)[i])
 #define STORE(v, i, p) ((p)[i] = (v))
 #endif
 #define DV (HEAD_DIM / VW)
-
 
 /* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end. */
 inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const float *k_head,
@@ -44,7 +43,8 @@ inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global con
 inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_tile,
                          __global const uchar *keep, int has_keep, int4 keep_stride, int batch,
                          int head, int row, int k0) {
-    for (int r = 0; r < BLOCK_K; r++) s[r] = 0.0f;
+    for (int r = 0; r < BLOCK_K; r++)
+        s[r] = 0.0f;
     for (int c = 0; c < DV; c++) {
         const vec qc = qr[c];
         for (int r = 0; r < BLOCK_K; r++) {
@@ -72,7 +72,7 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
 /* The per-work-item setup both kernels share. */
 #define ATTENTION_SETUP                                                                            \
     __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV];                                                  \
-    const int query = get_group_id(0) * BLOCK_Q + get_local_id(0);                                \
+    const int query = get_group_id(0) * BLOCK_Q + get_local_id(0);                                 \
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
     const int active = query < n_query;                                                            \
     const int row = active ? query : n_query - 1; /* idle work-items read a valid row */           \
@@ -96,19 +96,21 @@ __kernel void flash_attention(ATTENTION_ARGS) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
         load_tile(ks, vs, k_head, v_head, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride,
-                                                batch, head, row, k0));
+        const float m_new = fmax(
+            m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
             const float correction = exp(m - m_new);
             l *= correction;
-            for (int c = 0; c < DV; c++) acc[c] *= correction;
+            for (int c = 0; c < DV; c++)
+                acc[c] *= correction;
             for (int r = 0; r < BLOCK_K; r++) { /* past in_tile s is -inf, so p is 0 */
                 float p = exp(s[r] - m_new);
                 l += p;
                 if (dropout && r < in_tile &&
                     !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset))
                     p = 0.0f;
-                for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
+                for (int c = 0; c < DV; c++)
+                    acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
             }
             m = m_new;
         }
@@ -118,7 +120,8 @@ __kernel void flash_attention(ATTENTION_ARGS) {
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout) inv /= 1.0f - dropout_p;
     __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
-    for (int c = 0; c < DV; c++) STORE(acc[c] * inv, c, out_row);
+    for (int c = 0; c < DV; c++)
+        STORE(acc[c] * inv, c, out_row);
 }
 
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
@@ -130,11 +133,12 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
         barrier(CLK_LOCAL_MEM_FENCE);
         load_tile(ks, vs, k_head, v_head, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride,
-                                                batch, head, row, k0));
+        const float m_new = fmax(
+            m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) {
             l *= exp(m - m_new);
-            for (int r = 0; r < BLOCK_K; r++) l += exp(s[r] - m_new);
+            for (int r = 0; r < BLOCK_K; r++)
+                l += exp(s[r] - m_new);
             m = m_new;
         }
     }
@@ -157,7 +161,8 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
                 p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
                         ? p * keep_scale
                         : 0.0f;
-            for (int c = 0; c < DV; c++) acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
+            for (int c = 0; c < DV; c++)
+                acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int i = lid; i < BLOCK_Q * in_tile; i += BLOCK_Q) {
@@ -168,5 +173,6 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     }
     if (!active) return;
     __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
-    for (int c = 0; c < DV; c++) STORE(acc[c], c, out_row);
+    for (int c = 0; c < DV; c++)
+        STORE(acc[c], c, out_row);
 }

@@ -22,7 +22,8 @@ inline size_t col_offset(int heads_layout, int col, int seq_len) {
 }
 
 inline size_t element_offset(int heads_layout, int row, int col, int seq_len, int features) {
-    return row_offset(heads_layout, row, seq_len, features) + col_offset(heads_layout, col, seq_len);
+    return row_offset(heads_layout, row, seq_len, features) +
+           col_offset(heads_layout, col, seq_len);
 }
 
 /* Output column col (of out_features = up to 3 * out_width) goes to y0, y1 or y2: which output,

@@ -5,17 +5,17 @@
  * current ones are used. Ragged edges load zeros and skip their stores.
  * Work-group: (TILE_N / WPT_N, TILE_M / WPT_M). Needs common.cl and project_common.cl. */
 
-#define GROUP_X (TILE_N / WPT_N)
-#define GROUP_Y (TILE_M / WPT_M)
-#define THREADS (GROUP_X * GROUP_Y)
-#define VM (WPT_M % 4 == 0 ? 4 : 1)
-#define VN (WPT_N % 4 == 0 ? 4 : 1)
+#define GROUP_X   (TILE_N / WPT_N)
+#define GROUP_Y   (TILE_M / WPT_M)
+#define THREADS   (GROUP_X * GROUP_Y)
+#define VM        (WPT_M % 4 == 0 ? 4 : 1)
+#define VN        (WPT_N % 4 == 0 ? 4 : 1)
 #define XS_STRIDE (TILE_M + 4) /* padding keeps 16-byte alignment, spreads banks */
 #define WS_STRIDE (TILE_N + 4)
 
 /* The i-th row (j-th column) of a work-item within its tile. */
-#define ROW_OF(ty, i) (((i) / VM) * GROUP_Y * VM + (ty) * VM + (i) % VM)
-#define COL_OF(tx, j) (((j) / VN) * GROUP_X * VN + (tx) * VN + (j) % VN)
+#define ROW_OF(ty, i) (((i) / VM) * GROUP_Y * VM + (ty)*VM + (i) % VM)
+#define COL_OF(tx, j) (((j) / VN) * GROUP_X * VN + (tx)*VN + (j) % VN)
 
 inline void read_run(__local const float *p, float *out, int v) {
     if (v == 4) {
@@ -31,8 +31,8 @@ inline void read_run(__local const float *p, float *out, int v) {
 
 /* This work-item's share of the x and w_t slices at k0 (zeros past the edges). */
 inline void fetch_slices(__global const float *x, int x_heads, __global const float *w_t, int ld_w,
-                         int col0, int rows, int in_features, int out_features, int seq_len,
-                         int m0, int n0, int k0, int tid, float *x_next, float *w_next) {
+                         int col0, int rows, int in_features, int out_features, int seq_len, int m0,
+                         int n0, int k0, int tid, float *x_next, float *w_next) {
     for (int t = 0; t < LOADS_X; t++) {
         int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K, row = m0 + r, k = k0 + c;
         x_next[t] = i < TILE_M * TILE_K && row < rows && k < in_features
@@ -53,7 +53,8 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
     float acc[WPT_M][WPT_N];
     for (int i = 0; i < WPT_M; i++)
-        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+        for (int j = 0; j < WPT_N; j++)
+            acc[i][j] = 0.0f;
 
     /* The next slices are fetched into registers while the current ones are multiplied. */
     float x_next[LOADS_X], w_next[LOADS_W];
@@ -75,10 +76,13 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                          n0, k0 + TILE_K, tid, x_next, w_next);
         for (int k = 0; k < TILE_K; k++) {
             float a[WPT_M], b[WPT_N];
-            for (int i = 0; i < WPT_M; i += VM) read_run(xs + k * XS_STRIDE + ROW_OF(ty, i), a + i, VM);
-            for (int j = 0; j < WPT_N; j += VN) read_run(ws + k * WS_STRIDE + COL_OF(tx, j), b + j, VN);
+            for (int i = 0; i < WPT_M; i += VM)
+                read_run(xs + k * XS_STRIDE + ROW_OF(ty, i), a + i, VM);
+            for (int j = 0; j < WPT_N; j += VN)
+                read_run(ws + k * WS_STRIDE + COL_OF(tx, j), b + j, VN);
             for (int i = 0; i < WPT_M; i++)
-                for (int j = 0; j < WPT_N; j++) acc[i][j] = MAC(a[i], b[j], acc[i][j]);
+                for (int j = 0; j < WPT_N; j++)
+                    acc[i][j] = MAC(a[i], b[j], acc[i][j]);
         }
     }
 

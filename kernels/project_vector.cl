@@ -16,15 +16,18 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
             x_row[r] = row_offset(x_heads, min(m0 + r, rows - 1), seq_len, in_features);
         float16 acc[ROWS_PER_ITEM][VECTORS];
         for (int r = 0; r < ROWS_PER_ITEM; r++)
-            for (int v = 0; v < VECTORS; v++) acc[r][v] = (float16)(0.0f);
+            for (int v = 0; v < VECTORS; v++)
+                acc[r][v] = (float16)(0.0f);
         for (int k = 0; k < in_features; k++) {
             __global const float *w_row = w_t + (size_t)k * ld_w + col0 + n0;
             float16 w[VECTORS];
-            for (int v = 0; v < VECTORS; v++) w[v] = vload16(v, w_row);
+            for (int v = 0; v < VECTORS; v++)
+                w[v] = vload16(v, w_row);
             const size_t x_col = col_offset(x_heads, k, seq_len);
             for (int r = 0; r < ROWS_PER_ITEM; r++) {
                 const float16 xv = (float16)(x[x_row[r] + x_col]);
-                for (int v = 0; v < VECTORS; v++) acc[r][v] = MAC(xv, w[v], acc[r][v]);
+                for (int v = 0; v < VECTORS; v++)
+                    acc[r][v] = MAC(xv, w[v], acc[r][v]);
             }
         }
         __global float *y_of[COLS]; /* offsets once per column and once per row */
@@ -36,9 +39,11 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
         }
         for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
             float out[COLS];
-            for (int v = 0; v < VECTORS; v++) vstore16(acc[r][v], v, out);
+            for (int v = 0; v < VECTORS; v++)
+                vstore16(acc[r][v], v, out);
             size_t row_part = row_offset(y_heads, m0 + r, seq_len, out_width);
-            for (int j = 0; j < COLS; j++) y_of[j][row_part + col_part[j]] = out[j] + b[j];
+            for (int j = 0; j < COLS; j++)
+                y_of[j][row_part + col_part[j]] = out[j] + b[j];
         }
         return;
     }
