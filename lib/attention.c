@@ -3,28 +3,49 @@
  * one or two queries against many keys the split-over-keys kernels of attention_decode.cl. */
 #include "internal.h"
 
-/* Few queries against many keys: chunks of keys in parallel, then a merge. */
-static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a, cl_mem keep,
-                          cl_int has_keep, cl_int4 stride) {
-    mhfa_kernels *k = &m->kernels;
+/* The arguments every attention kernel starts with (ATTENTION_ARGS in common.cl). */
+static mhfa_status set_attention_args(mhfa_module *m, cl_kernel kernel, const char *what,
+                                      const mhfa_attention_args *a, const mhfa_mask_layout *mask) {
+    cl_int has_keep = a->keep != NULL;
+    cl_mem keep = has_keep ? a->keep : m->keep.mem; /* any valid buffer when unused */
+    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
     cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
-    cl_int chunks = (graph_size + k->decode_chunk - 1) / k->decode_chunk;
     cl_float scale = a->scale, p = a->dropout_p;
     cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
-    size_t rows = (size_t)a->batch * (size_t)n_heads * (size_t)n_query;
+    return mhfa_set_args(m->ctx, kernel, what, 14, MHFA_ARG(a->q), MHFA_ARG(a->k), MHFA_ARG(a->v),
+                         MHFA_ARG(keep), MHFA_ARG(has_keep), MHFA_ARG(stride), MHFA_ARG(a->out),
+                         MHFA_ARG(n_heads), MHFA_ARG(n_query), MHFA_ARG(graph_size),
+                         MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
+}
+
+/* Sets one argument after the common ones. */
+static mhfa_status set_arg(mhfa_module *m, cl_kernel kernel, cl_uint index, size_t size,
+                           const void *value, const char *what) {
+    cl_int err = clSetKernelArg(kernel, index, size, value);
+    return err == CL_SUCCESS ? MHFA_SUCCESS : mhfa_fail_cl(m->ctx, err, what);
+}
+
+/* Few queries against many keys: chunks of keys in parallel, then a merge. */
+static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a,
+                          const mhfa_mask_layout *mask) {
+    mhfa_kernels *k = &m->kernels;
+    cl_int chunks = (a->graph_size + k->decode_chunk - 1) / k->decode_chunk;
+    cl_float p = a->dropout_p;
+    size_t rows = (size_t)a->batch * (size_t)a->n_heads * (size_t)a->n_query;
     mhfa_status status = mhfa_buffer_reserve(
         m->ctx, &m->partials, rows * (size_t)chunks * (size_t)(a->head_dim + 2) * sizeof(float));
     if (status == MHFA_SUCCESS)
-        status =
-            mhfa_set_args(m->ctx, k->decode_partial, "decode_partial", 16, MHFA_ARG(a->q),
-                          MHFA_ARG(a->k), MHFA_ARG(a->v), MHFA_ARG(keep), MHFA_ARG(has_keep),
-                          MHFA_ARG(stride), MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query),
-                          MHFA_ARG(graph_size), MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed),
-                          MHFA_ARG(offset), MHFA_ARG(m->partials.mem), MHFA_ARG(chunks));
+        status = set_attention_args(m, k->decode_partial, "decode_partial", a, mask);
+    if (status == MHFA_SUCCESS)
+        status = set_arg(m, k->decode_partial, 14, sizeof(cl_mem), &m->partials.mem,
+                         "clSetKernelArg(decode_partial, partial)");
+    if (status == MHFA_SUCCESS)
+        status = set_arg(m, k->decode_partial, 15, sizeof chunks, &chunks,
+                         "clSetKernelArg(decode_partial, chunks)");
     /* On a CPU, one work-item per group: a runtime that loops over a group's work-items keeps
      * all their private arrays (HEAD_DIM floats each) at once. */
     size_t grid[2] = {(size_t)chunks, rows}, one[2] = {1, 1};
-    const size_t *local = (m->ctx->info.type & CL_DEVICE_TYPE_CPU) ? one : NULL;
+    const size_t *local = mhfa_is_cpu(m->ctx) ? one : NULL;
     if (status == MHFA_SUCCESS)
         status = mhfa_enqueue(m->ctx, k->decode_partial, 2, grid, local, "decode_partial");
     if (status == MHFA_SUCCESS)
@@ -39,33 +60,22 @@ static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a, cl_mem k
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights) {
     mhfa_kernels *k = &m->kernels;
-    cl_int has_keep = a->keep != NULL;
-    cl_mem keep = has_keep ? a->keep : m->keep.mem; /* any valid buffer when unused */
-    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
-    cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
-    cl_float scale = a->scale, p = a->dropout_p;
-    cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
+    if (!weights && k->decode_partial && a->n_query <= 2 && a->graph_size >= 2 * k->decode_chunk)
+        return decode(m, a, mask);
     const char *what = weights ? "attention (with weights)" : "attention";
-    mhfa_status status =
-        mhfa_set_args(m->ctx, k->attention, what, 14, MHFA_ARG(a->q), MHFA_ARG(a->k),
-                      MHFA_ARG(a->v), MHFA_ARG(keep), MHFA_ARG(has_keep), MHFA_ARG(stride),
-                      MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query), MHFA_ARG(graph_size),
-                      MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
-    if (status == MHFA_SUCCESS && weights) {
-        cl_int err = clSetKernelArg(k->attention, 14, sizeof weights, &weights);
-        if (err != CL_SUCCESS) status = mhfa_fail_cl(m->ctx, err, "clSetKernelArg(weights)");
-    }
+    mhfa_status status = set_attention_args(m, k->attention, what, a, mask);
+    if (status == MHFA_SUCCESS && weights)
+        status = set_arg(m, k->attention, 14, sizeof weights, &weights,
+                         "clSetKernelArg(attention, weights)");
     if (status != MHFA_SUCCESS) return status;
-    const size_t heads = (size_t)a->batch * (size_t)n_heads;
-    if (!weights && k->decode_partial && n_query <= 2 && graph_size >= 2 * k->decode_chunk)
-        return decode(m, a, keep, has_keep, stride);
+    const size_t heads = (size_t)a->batch * (size_t)a->n_heads;
     if (k->attention_vector) {
         /* 16 queries per work-item, one work-item per group: its private arrays are large, and a
          * CPU runtime that loops over a group's work-items keeps all of theirs at once. */
-        size_t global[2] = {((size_t)n_query + 15) / 16, heads}, one[2] = {1, 1};
+        size_t global[2] = {((size_t)a->n_query + 15) / 16, heads}, one[2] = {1, 1};
         return mhfa_enqueue(m->ctx, k->attention, 2, global, one, what);
     }
     size_t local[2] = {k->attention_block_q, 1};
-    size_t global[2] = {mhfa_round_up((size_t)n_query, local[0]), heads};
+    size_t global[2] = {mhfa_round_up((size_t)a->n_query, local[0]), heads};
     return mhfa_enqueue(m->ctx, k->attention, 2, global, local, what);
 }

@@ -41,7 +41,7 @@ int mhfa_parse_device_spec(const char *spec, mhfa_spec_part *platform, mhfa_spec
     return parse_part(rest, strlen(rest), device);
 }
 
-static int contains_ignoring_case(const char *haystack, const char *needle) {
+int mhfa_contains_ignoring_case(const char *haystack, const char *needle) {
     size_t n = strlen(needle);
     for (; *haystack; haystack++) {
         size_t i = 0;
@@ -55,5 +55,5 @@ static int contains_ignoring_case(const char *haystack, const char *needle) {
 
 int mhfa_spec_part_matches(const mhfa_spec_part *part, long i, const char *name) {
     if (part->is_index) return part->index == i;
-    return contains_ignoring_case(name ? name : "", part->text);
+    return mhfa_contains_ignoring_case(name ? name : "", part->text);
 }

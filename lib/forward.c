@@ -116,7 +116,7 @@ static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int g
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
     /* The built-in kernels write each query's output over its own Q row, which only that work-item
      * reads: a context buffer of its own is needed only for the application's core. */
-    if (status == MHFA_SUCCESS && m->cfg.attention_fn && !m->cfg.store_attn_weights)
+    if (status == MHFA_SUCCESS && mhfa_uses_application_core(&m->cfg))
         status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, mask_count);
     if (status == MHFA_SUCCESS && m->cfg.store_attn_weights)
@@ -164,8 +164,7 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     args.v = m->v_heads.mem;
     args.keep = io->mask ? m->keep.mem : NULL;
     memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
-    int own_core = cfg->attention_fn && !cfg->store_attn_weights;
-    args.out = own_core ? m->context.mem : m->q_heads.mem;
+    args.out = mhfa_uses_application_core(cfg) ? m->context.mem : m->q_heads.mem;
     args.batch = batch;
     args.n_heads = cfg->n_heads;
     args.n_query = n_query;
@@ -175,12 +174,11 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     args.dropout_p = m->training ? cfg->attention_dropout : 0.0f;
     args.dropout_seed = m->dropout_seed;
     args.dropout_offset = m->dropout_offset;
-    if (cfg->store_attn_weights)
-        status = mhfa_attention(m, &args, &io->layout, m->weights.mem);
-    else if (cfg->attention_fn)
+    if (mhfa_uses_application_core(cfg))
         status = call_attention_fn(m, &args);
     else
-        status = mhfa_attention(m, &args, &io->layout, NULL);
+        status =
+            mhfa_attention(m, &args, &io->layout, cfg->store_attn_weights ? m->weights.mem : NULL);
     if (status == MHFA_SUCCESS && m->kernels.projection_clblast)
         return mhfa_clblast_project_output(m, batch, n_query, args.out, io->out);
     projection out = {m->kernels.project_to_rows,

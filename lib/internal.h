@@ -59,6 +59,8 @@ typedef struct mhfa_spec_part {
 int mhfa_parse_device_spec(const char *spec, mhfa_spec_part *platform, mhfa_spec_part *device);
 /* Whether a name matches a part at position i (case-insensitive substring, or the index). */
 int mhfa_spec_part_matches(const mhfa_spec_part *part, long i, const char *name);
+/* Whether needle occurs in haystack, ignoring ASCII case (an empty needle always does). */
+int mhfa_contains_ignoring_case(const char *haystack, const char *needle);
 mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info);
 
 /* ---- kernel sources and programs (kernel_sources.c, programs.c, binary_cache.c) ---- */
@@ -138,6 +140,15 @@ struct mhfa_module {
 };
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
+
+/* The application's attention_fn replaces the built-in core, except on the manual path. */
+static inline int mhfa_uses_application_core(const mhfa_config *cfg) {
+    return cfg->attention_fn && !cfg->store_attn_weights;
+}
+
+static inline int mhfa_is_cpu(const mhfa_context *ctx) {
+    return (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
+}
 
 /* ---- the weights as the kernels read them (device_weights.c) ---- */
 mhfa_status mhfa_device_weights_alloc(mhfa_module *m);

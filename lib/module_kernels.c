@@ -15,10 +15,6 @@ static const int tiled_candidates[][5] = {
 /* Rows per work-item of the vector (CPU) projection. */
 enum { VECTOR_ROWS_PER_ITEM = 8 };
 
-static int is_cpu(const mhfa_context *ctx) {
-    return (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
-}
-
 static int kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size) {
     size_t limit = 0;
     cl_ulong local = 0;
@@ -131,7 +127,7 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
         return build_clblast_projection(m);
     if (tuning->projection_kind == MHFA_PROJECTION_VECTOR)
         return build_vector_projection(m, tuning->rows_per_item, tuning->vectors);
-    if (tuning->projection_kind == 0 && is_cpu(m->ctx))
+    if (tuning->projection_kind == 0 && mhfa_is_cpu(m->ctx))
         return build_vector_projection(m, VECTOR_ROWS_PER_ITEM, 1);
     return build_tiled_projection(m, tuning);
 }
@@ -178,7 +174,7 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
     if (tuning->flash_vector) return build_vector_attention(m, tuning->flash_block_k);
-    if (!tuning->flash_block_q && is_cpu(ctx)) return build_vector_attention(m, 16);
+    if (!tuning->flash_block_q && mhfa_is_cpu(ctx)) return build_vector_attention(m, 16);
     if (tuning->flash_block_q)
         status = try_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
@@ -186,7 +182,7 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     if (budget > 24576) budget = 24576;
     int block_k = (int)(budget / (2 * sizeof(float) * (size_t)m->head_dim));
     if (block_k > 32) block_k = 32;
-    for (int block_q = is_cpu(ctx) ? 16 : 64;
+    for (int block_q = mhfa_is_cpu(ctx) ? 16 : 64;
          !fits && status == MHFA_SUCCESS && block_k >= 1 && block_q >= 1; block_q /= 2)
         status = try_attention(m, block_q, block_k, &fits);
     if (status == MHFA_SUCCESS && !fits)
@@ -216,10 +212,10 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     cl_kernel *const mask_kernels[1] = {&m->kernels.mask_to_keep};
     mhfa_status status = build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
     if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
-    /* The application's core replaces the built-in one, except on the manual path. */
-    if (status == MHFA_SUCCESS && (m->cfg.store_attn_weights || !m->cfg.attention_fn))
+    if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg))
         status = build_attention(m, &tuning);
-    if (status == MHFA_SUCCESS && !m->cfg.store_attn_weights && !m->cfg.attention_fn)
+    if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg) &&
+        !m->cfg.store_attn_weights)
         status = build_decode(m, &tuning);
     if (status != MHFA_SUCCESS) mhfa_release_module_kernels(&m->kernels);
     return status;

@@ -12,7 +12,6 @@
  * checked again when they are built. */
 #include "internal.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,24 +95,14 @@ static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8
                                     "avx512 | flash | 16 | vector 16\n"
                                     "avx512 | flash | 64 | vector 32\n";
 
-static int contains_ignoring_case(const char *name, const char *part) {
-    for (; *name; name++) {
-        size_t i = 0;
-        while (part[i] && name[i] &&
-               tolower((unsigned char)name[i]) == tolower((unsigned char)part[i]))
-            i++;
-        if (!part[i]) return 1;
-    }
-    return 0;
-}
-
 /* Applies one line (comment already cut) if it is about this device. */
 static void apply_line(char *line, const char *device, int by_part, int head_dim, mhfa_tuning *t) {
     char *fields[4];
     int n = split(line, fields, 4);
     if (n < 3) return;
-    int ours = strcmp(fields[0], "*") == 0 || (by_part ? contains_ignoring_case(device, fields[0])
-                                                       : strcmp(fields[0], device) == 0);
+    int ours =
+        strcmp(fields[0], "*") == 0 ||
+        (by_part ? mhfa_contains_ignoring_case(device, fields[0]) : strcmp(fields[0], device) == 0);
     if (!ours) return;
     if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], t);
     if (n == 3 && strcmp(fields[1], "decode") == 0 && !t->decode_chunk) {
