@@ -17,6 +17,8 @@
 
 #include "mhfa.h"
 
+#include "random_data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -97,24 +99,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *x, int n) {
     qsort(x, (size_t)n, sizeof *x, cmp_double);
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *state) { /* in [0, 1) */
-    return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static void fill_normal(uint64_t *state, float *x, size_t n) { /* Box-Muller, N(0,1) */
-    for (size_t i = 0; i < n; i++) {
-        double u = 1.0 - uniform01(state), v = uniform01(state);
-        x[i] = (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-    }
 }
 
 static void fill_mask(uint64_t *state, unsigned char *m, size_t n) {

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mhfa.h"
 
+#include "random_data.h"
 #include "reference.h"
 
 #include <math.h>
@@ -19,17 +20,6 @@ static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
-
-static float normal(uint64_t *state) { /* splitmix64 + Box-Muller */
-    double u[2];
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        u[i] = (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-    }
-    return (float)(sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]));
 }
 
 typedef struct step {
@@ -125,12 +115,10 @@ int main(void) {
         return 1;
     }
     uint64_t state = 2024;
-    for (size_t i = 0; i < nodes_n; i++)
-        nodes[i] = normal(&state);
-    for (size_t i = 0; i < (size_t)BATCH * EMBED; i++)
-        query[i] = normal(&state);
+    fill_normal(&state, nodes, nodes_n);
+    fill_normal(&state, query, (size_t)BATCH * EMBED);
     for (size_t i = 0; i < (size_t)BATCH * NODES; i++)
-        visited[i] = normal(&state) < 0.0f;
+        visited[i] = uniform01(&state) < 0.5;
     for (int b = 0; b < BATCH; b++)
         visited[(size_t)b * NODES] = 0; /* the depot stays open */
     for (int i = 0; i < 4; i++)
