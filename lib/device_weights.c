@@ -1,7 +1,8 @@
 /* The projections as the kernels read them: transposed ([in_features][out_features], so a row of
  * outputs reads contiguous weights), the three input projections side by side in one
- * [input_dim][3 * embed_dim] matrix so that one launch can make Q, K and V. The host mirrors in
- * PyTorch's layout stay the module's record of the values. */
+ * [input_dim][3 * embed_dim] matrix so that one launch can make Q, K and V. The absorbed path
+ * also reads W_key as given ([embed_dim][input_dim]). The host mirrors in PyTorch's layout stay
+ * the module's record of the values. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -15,14 +16,16 @@ mhfa_status mhfa_device_weights_alloc(mhfa_module *m) {
         m->out_t = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * e * f, NULL, &err);
     if (err == CL_SUCCESS && m->cfg.bias)
         m->in_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, 3 * e * f, NULL, &err);
+    if (err == CL_SUCCESS && mhfa_uses_flash_core(&m->cfg))
+        m->key_rows = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * din * f, NULL, &err);
     if (err == CL_SUCCESS && m->cfg.bias)
         m->out_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * f, NULL, &err);
     return err == CL_SUCCESS ? MHFA_SUCCESS : mhfa_fail_cl(ctx, err, "allocating the weights");
 }
 
 void mhfa_device_weights_release(mhfa_module *m) {
-    cl_mem *all[4] = {&m->in_t, &m->out_t, &m->in_bias, &m->out_bias};
-    for (int i = 0; i < 4; i++) {
+    cl_mem *all[5] = {&m->in_t, &m->out_t, &m->in_bias, &m->out_bias, &m->key_rows};
+    for (int i = 0; i < 5; i++) {
         if (*all[i]) clReleaseMemObject(*all[i]);
         *all[i] = NULL;
     }
@@ -30,7 +33,8 @@ void mhfa_device_weights_release(mhfa_module *m) {
 
 size_t mhfa_device_weights_bytes(const mhfa_module *m) {
     size_t e = (size_t)m->cfg.embed_dim, din = (size_t)m->cfg.input_dim;
-    return (din * 3 * e + e * e + (m->cfg.bias ? 4 * e : 0)) * sizeof(float);
+    size_t key_rows = m->key_rows ? e * din : 0;
+    return (din * 3 * e + e * e + (m->cfg.bias ? 4 * e : 0) + key_rows) * sizeof(float);
 }
 
 /* Blocking write of one projection (weight [out][in] as PyTorch stores it; bias or NULL). */
@@ -65,6 +69,9 @@ mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, con
         if (err == CL_SUCCESS && bias)
             err = clEnqueueWriteBuffer(queue, m->in_bias, CL_TRUE, (size_t)which * e * f, e * f,
                                        bias, 0, NULL, NULL);
+        if (err == CL_SUCCESS && which == MHFA_W_KEY && m->key_rows)
+            err = clEnqueueWriteBuffer(queue, m->key_rows, CL_TRUE, 0, e * in * f, weight, 0, NULL,
+                                       NULL);
     }
     free(transposed);
     return err == CL_SUCCESS ? MHFA_SUCCESS

@@ -148,32 +148,51 @@ static mhfa_status call_attention_fn(mhfa_module *m, const mhfa_attention_args *
     return MHFA_SUCCESS;
 }
 
+/* What the attention core gets; the q, k, v, out buffers are set by the caller. */
+static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n_query,
+                                          int graph_size, const forward_io *io) {
+    mhfa_attention_args args;
+    memset(&args, 0, sizeof args);
+    args.keep = io->mask ? m->keep.mem : NULL;
+    memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
+    args.batch = batch;
+    args.n_heads = m->cfg.n_heads;
+    args.n_query = n_query;
+    args.graph_size = graph_size;
+    args.head_dim = m->head_dim;
+    args.scale = (float)(1.0 / sqrt((double)m->head_dim));
+    args.dropout_p = m->training ? m->cfg.attention_dropout : 0.0f;
+    args.dropout_seed = m->dropout_seed;
+    args.dropout_offset = m->dropout_offset;
+    return args;
+}
+
+/* Few queries: the mask, then the absorbed kernel does the rest. */
+static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_query, int graph_size,
+                                            const forward_io *io) {
+    mhfa_status status = mhfa_buffer_reserve(m->ctx, &m->keep, io->layout.count);
+    if (status == MHFA_SUCCESS && io->mask) status = enqueue_mask_to_keep(m, io);
+    if (status != MHFA_SUCCESS) return status;
+    mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
+    return mhfa_absorbed_forward(m, &args, &io->layout, io->q, io->h ? io->h : io->q, io->out);
+}
+
 static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                    const forward_io *io) {
     const mhfa_config *cfg = &m->cfg;
+    if (mhfa_absorbed_chosen(m, n_query, graph_size))
+        return enqueue_absorbed_forward(m, batch, n_query, graph_size, io);
     mhfa_status status = reserve_scratch(m, batch, n_query, graph_size, io->layout.count);
     if (status != MHFA_SUCCESS) return status;
     if (io->mask) status = enqueue_mask_to_keep(m, io);
     if (status == MHFA_SUCCESS) status = project_inputs(m, batch, n_query, graph_size, io);
     if (status != MHFA_SUCCESS) return status;
 
-    mhfa_attention_args args;
-    memset(&args, 0, sizeof args);
+    mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
     args.q = m->q_heads.mem;
     args.k = m->k_heads.mem;
     args.v = m->v_heads.mem;
-    args.keep = io->mask ? m->keep.mem : NULL;
-    memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
     args.out = mhfa_uses_application_core(cfg) ? m->context.mem : m->q_heads.mem;
-    args.batch = batch;
-    args.n_heads = cfg->n_heads;
-    args.n_query = n_query;
-    args.graph_size = graph_size;
-    args.head_dim = m->head_dim;
-    args.scale = (float)(1.0 / sqrt((double)m->head_dim));
-    args.dropout_p = m->training ? cfg->attention_dropout : 0.0f;
-    args.dropout_seed = m->dropout_seed;
-    args.dropout_offset = m->dropout_offset;
     if (mhfa_uses_application_core(cfg))
         status = call_attention_fn(m, &args);
     else

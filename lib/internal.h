@@ -83,13 +83,16 @@ int mhfa_cache_dir(char *dir, size_t size);
 /* ---- tuned tile sizes (tuning.c) ---- */
 enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2, MHFA_PROJECTION_CLBLAST = 3 };
 typedef struct mhfa_tuning {
-    int projection_kind;              /* 0: built-in choice */
-    int tiled[5];                     /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
-    int rows_per_item, vectors;       /* vector projection: rows, and 16-column vectors per item */
-    int flash_block_q, flash_block_k; /* 0: built-in choice */
-    int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
-    int decode_chunk;                 /* keys per work-item of attention_decode.cl; 0: built in */
+    int projection_kind;               /* 0: built-in choice */
+    int tiled[5];                      /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
+    int flash_block_q, flash_block_k;  /* 0: built-in choice */
+    int flash_vector;                  /* 1: attention_vector.cl with flash_block_k keys a step */
+    int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
+    int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
+    int absorbed_group, absorbed_keys; /* absorbed_attention.cl's GROUP and KEYS; 0: built in */
 } mhfa_tuning;
+enum { MHFA_ABSORBED_OFF = 1, MHFA_ABSORBED_ALWAYS = 2 };
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
 
 /* ---- Philox4x32-10 (philox.c): the generator of init_parameters and dropout ---- */
@@ -119,6 +122,9 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     int attention_vector;       /* 1: attention_vector.cl, 16 queries per work-item */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
     int decode_chunk;                       /* keys per decode_partial work-item */
+    cl_kernel absorbed;    /* absorbed_attention.cl (flash path), or NULL where it does not fit */
+    size_t absorbed_group; /* its work-group size */
+    int absorbed_always;   /* 1: used for every forward (tests), 0: where it pays */
 } mhfa_kernels;
 
 struct mhfa_module {
@@ -128,6 +134,7 @@ struct mhfa_module {
     float *host_weight[4], *host_bias[4]; /* mirrors of what the device holds */
     cl_mem in_t, in_bias;   /* [input_dim][3 * embed_dim]: W_query^T | W_key^T | W_val^T */
     cl_mem out_t, out_bias; /* [embed_dim][embed_dim]: W_out^T; biases NULL without bias */
+    cl_mem key_rows;        /* W_key as given, [embed_dim][input_dim], for the absorbed path */
     mhfa_kernels kernels;
     int training;
     uint64_t dropout_seed, dropout_offset;
@@ -144,6 +151,11 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m);
 /* The application's attention_fn replaces the built-in core, except on the manual path. */
 static inline int mhfa_uses_application_core(const mhfa_config *cfg) {
     return cfg->attention_fn && !cfg->store_attn_weights;
+}
+
+/* The built-in flash core (not the manual path, not the application's). */
+static inline int mhfa_uses_flash_core(const mhfa_config *cfg) {
+    return !cfg->attention_fn && !cfg->store_attn_weights;
 }
 
 static inline int mhfa_is_cpu(const mhfa_context *ctx) {
@@ -187,6 +199,14 @@ mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, 
                                         cl_mem q, cl_mem h);
 mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem context,
                                         cl_mem out);
+
+/* The absorbed path (absorbed.c): kernel build, whether a forward takes it, the forward itself
+ * (everything after the mask; key_in is the query input for self-attention). */
+mhfa_status mhfa_build_absorbed(mhfa_module *m, const mhfa_tuning *tuning);
+int mhfa_absorbed_chosen(const mhfa_module *m, int n_query, int graph_size);
+mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
+                                  const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
+                                  cl_mem out);
 
 /* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,

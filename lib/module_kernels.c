@@ -214,9 +214,9 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
     if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg))
         status = build_attention(m, &tuning);
-    if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg) &&
-        !m->cfg.store_attn_weights)
-        status = build_decode(m, &tuning);
+    if (status == MHFA_SUCCESS && mhfa_uses_flash_core(&m->cfg)) status = build_decode(m, &tuning);
+    if (status == MHFA_SUCCESS && mhfa_uses_flash_core(&m->cfg))
+        status = mhfa_build_absorbed(m, &tuning);
     if (status != MHFA_SUCCESS) mhfa_release_module_kernels(&m->kernels);
     return status;
 }
@@ -224,7 +224,8 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
 void mhfa_release_module_kernels(mhfa_kernels *k) {
     cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows, &k->mask_to_keep,
                         &k->attention,        &k->rows_to_heads,   &k->heads_to_rows,
-                        &k->add_bias,         &k->decode_partial,  &k->decode_merge};
+                        &k->add_bias,         &k->decode_partial,  &k->decode_merge,
+                        &k->absorbed};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         release(all[i]);
 }

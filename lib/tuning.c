@@ -6,6 +6,9 @@
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
+ *   DEVICE | absorbed | GROUP KEYS                   (absorbed_attention.cl, where it pays)
+ *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
+ *   DEVICE | absorbed | off
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first
  * matching line of each kind wins, then the built-in table below. Lines that do not parse are
  * skipped: a bad file can only leave the built-in choices in place, and the kernels' limits are
@@ -76,6 +79,23 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
     }
 }
 
+static void parse_absorbed(const char *value, mhfa_tuning *t) {
+    int group = 0, keys = 0, always = strncmp(value, "always", 6) == 0;
+    if (t->absorbed_mode || t->absorbed_group) return;
+    if (strcmp(value, "off") == 0) {
+        t->absorbed_mode = MHFA_ABSORBED_OFF;
+        return;
+    }
+    int n = sscanf(always ? value + 6 : value, "%d %d", &group, &keys);
+    if (n == 2 && positive(group) && positive(keys)) {
+        t->absorbed_group = group;
+        t->absorbed_keys = keys;
+    } else if (!(always && n <= 0)) {
+        return;
+    }
+    if (always) t->absorbed_mode = MHFA_ABSORBED_ALWAYS;
+}
+
 static FILE *open_tuning_file(void) {
     const char *path = getenv("MHFA_TUNING_FILE");
     if (path && path[0]) return fopen(path, "r");
@@ -109,6 +129,7 @@ static void apply_line(char *line, const char *device, int by_part, int head_dim
         int chunk = atoi(fields[2]);
         if (positive(chunk)) t->decode_chunk = chunk;
     }
+    if (n == 3 && strcmp(fields[1], "absorbed") == 0) parse_absorbed(fields[2], t);
     if (n == 4 && strcmp(fields[1], "flash") == 0) parse_flash(fields[2], fields[3], head_dim, t);
 }
 

@@ -194,7 +194,9 @@ static void tuning_file(void **state) {
           "* | projection | tiled 32 16 4 4 4  # the first valid line wins\n"
           "* | projection | tiled 64 64 8 4 4\n"
           "* | flash | 16 | 8 5\n"
-          "* | flash | garbage\n",
+          "* | flash | garbage\n"
+          "* | absorbed | 4\n"
+          "* | absorbed | 4 3\n",
           f);
     fclose(f);
     setenv("MHFA_TUNING_FILE", path, 1);
@@ -208,6 +210,9 @@ static void tuning_file(void **state) {
     assert_int_equal(m16->kernels.projection_local[1], 8);
     assert_int_equal(m16->kernels.attention_block_q, 8);
     assert_true(m8->kernels.attention_block_q != 8); /* no line for head_dim 8 */
+    assert_non_null(m16->kernels.absorbed);
+    assert_int_equal(m16->kernels.absorbed_group, 4);
+    assert_int_equal(m16->kernels.absorbed_always, 0);
     mhfa_module_destroy(m16);
     mhfa_module_destroy(m8);
 
@@ -218,9 +223,49 @@ static void tuning_file(void **state) {
     mhfa_module *m = module_with_head_dim(ctx, 4);
     assert_int_equal(m->kernels.projection_clblast, mhfa_clblast_available());
     mhfa_module_destroy(m);
+
+    /* The absorbed kernel: off, or for every forward. */
+    f = fopen(path, "w");
+    fputs("* | absorbed | off\n* | absorbed | always\n", f);
+    fclose(f);
+    m = module_with_head_dim(ctx, 4);
+    assert_null(m->kernels.absorbed);
+    assert_int_equal(mhfa_absorbed_chosen(m, 1, 100), 0);
+    mhfa_module_destroy(m);
+    f = fopen(path, "w");
+    fputs("* | absorbed | always\n", f);
+    fclose(f);
+    m = module_with_head_dim(ctx, 4);
+    assert_int_equal(m->kernels.absorbed_always, 1);
+    assert_int_equal(mhfa_absorbed_chosen(m, 300, 300), 1);
+    mhfa_module_destroy(m);
     mhfa_context_destroy(ctx);
     unsetenv("MHFA_TUNING_FILE");
     remove(path);
+}
+
+/* Without a tuning file the absorbed kernel takes the forwards where it saves work: one query
+ * against the routing decoder's 100 keys, not the encoder (100 x 100) nor one key. */
+static void absorbed_choice(void **state) {
+    (void)state;
+    setenv("MHFA_CACHE_DIR", "off", 1);
+    unsetenv("MHFA_KERNEL_DIR");
+    unsetenv("MHFA_TUNING_FILE");
+    mhfa_context *ctx = NULL;
+    assert_int_equal(mhfa_context_create(NULL, &ctx), MHFA_SUCCESS);
+    mhfa_config cfg = mhfa_config_default(8, 128, 128);
+    mhfa_module *m = NULL;
+    assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);
+    assert_non_null(m->kernels.absorbed);
+    assert_int_equal(mhfa_absorbed_chosen(m, 1, 100), 1);
+    assert_int_equal(mhfa_absorbed_chosen(m, 100, 100), 0);
+    assert_int_equal(mhfa_absorbed_chosen(m, 1, 1), 0);
+    mhfa_module_destroy(m);
+    cfg.store_attn_weights = 1; /* the manual path keeps its weights: never absorbed */
+    assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);
+    assert_null(m->kernels.absorbed);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
 }
 
 int main(void) {
@@ -228,6 +273,7 @@ int main(void) {
         cmocka_unit_test(binary_cache),
         cmocka_unit_test(kernel_dir),
         cmocka_unit_test(tuning_file),
+        cmocka_unit_test(absorbed_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,107 @@
+/* The absorbed path (kernels/absorbed_attention.cl): for few queries, the whole forward in one
+ * launch after the mask, with the key and value projections folded into the query side. Chosen
+ * when it needs at most half the multiply-adds of the usual projections and attention, and only
+ * where the kernel fits the device (work-group limit, local memory, private arrays). */
+#include "internal.h"
+
+#include <stdio.h>
+
+/* Private floats per work-item above which the kernel is not built (its accumulators, one per
+ * head and input feature it owns, must stay near the registers or the first-level cache). */
+enum { PRIVATE_FLOATS_LIMIT = 4096 };
+
+static size_t per_item(size_t n, size_t group) {
+    return (n + group - 1) / group;
+}
+
+static size_t local_bytes(const mhfa_module *m, size_t keys) {
+    size_t h = (size_t)m->cfg.n_heads, din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
+    return sizeof(float) * (e + din * h + keys * (din + 1) + 2 * keys * h + 5 * h);
+}
+
+/* Builds the kernel for one work-group size; *fits says whether it may be used. */
+static mhfa_status try_group(mhfa_module *m, size_t group, size_t keys, int *fits) {
+    mhfa_context *ctx = m->ctx;
+    size_t h = (size_t)m->cfg.n_heads, din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
+    *fits = 0;
+    size_t private_floats = h * per_item(din, group) + h + 2 * per_item(e, group);
+    if (group > ctx->info.max_work_group_size || private_floats > PRIVATE_FLOATS_LIMIT ||
+        local_bytes(m, keys) > ctx->info.local_mem_size)
+        return MHFA_SUCCESS;
+    char options[160];
+    snprintf(options, sizeof options,
+             "-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu", m->cfg.n_heads,
+             m->head_dim, m->cfg.input_dim, group, keys);
+    const char *all[2] = {"common", "absorbed_attention"};
+    cl_program program;
+    mhfa_status status = mhfa_get_program(ctx, all, 2, options, &program);
+    if (status == MHFA_SUCCESS)
+        status = mhfa_create_kernel(ctx, program, "absorbed_attention", &m->kernels.absorbed);
+    if (status != MHFA_SUCCESS) return status;
+    size_t limit = 0;
+    cl_ulong local = 0;
+    cl_int err = clGetKernelWorkGroupInfo(m->kernels.absorbed, ctx->device,
+                                          CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetKernelWorkGroupInfo(m->kernels.absorbed, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                       sizeof local, &local, NULL);
+    *fits = err == CL_SUCCESS && group <= limit && local <= ctx->info.local_mem_size;
+    if (*fits) {
+        m->kernels.absorbed_group = group;
+    } else {
+        clReleaseKernel(m->kernels.absorbed);
+        m->kernels.absorbed = NULL;
+    }
+    return MHFA_SUCCESS;
+}
+
+mhfa_status mhfa_build_absorbed(mhfa_module *m, const mhfa_tuning *tuning) {
+    if (tuning->absorbed_mode == MHFA_ABSORBED_OFF) return MHFA_SUCCESS;
+    int cpu = mhfa_is_cpu(m->ctx);
+    size_t group = tuning->absorbed_group ? (size_t)tuning->absorbed_group : cpu ? 1 : 128;
+    size_t keys = tuning->absorbed_keys ? (size_t)tuning->absorbed_keys : cpu ? 16 : 32;
+    m->kernels.absorbed_always = tuning->absorbed_mode == MHFA_ABSORBED_ALWAYS;
+    int fits = 0;
+    mhfa_status status = MHFA_SUCCESS;
+    for (; !fits && status == MHFA_SUCCESS && group >= 1; group /= 2)
+        status = try_group(m, group, keys, &fits);
+    return status; /* not fitting is no failure: the usual path stays */
+}
+
+int mhfa_absorbed_chosen(const mhfa_module *m, int n_query, int graph_size) {
+    if (!m->kernels.absorbed) return 0;
+    if (m->kernels.absorbed_always) return 1;
+    double din = m->cfg.input_dim, e = m->cfg.embed_dim, h = m->cfg.n_heads, d = m->head_dim;
+    double nq = n_query, nk = graph_size;
+    /* Multiply-adds per batch element: Q, K, V, attention, output; Q, absorbed query, keys,
+     * context, output. */
+    double usual = nq * din * e + 2.0 * nk * din * e + 2.0 * h * nq * nk * d + nq * e * e;
+    double absorbed = nq * (3.0 * din * e + 2.0 * h * nk * din + e * e);
+    return 2.0 * absorbed <= usual;
+}
+
+mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
+                                  const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
+                                  cl_mem out) {
+    cl_kernel kernel = m->kernels.absorbed;
+    cl_int has_bias = m->cfg.bias != 0, has_keep = a->keep != NULL;
+    cl_mem in_bias = has_bias ? m->in_bias : m->in_t; /* any valid buffer when unused */
+    cl_mem out_bias = has_bias ? m->out_bias : m->out_t;
+    cl_mem keep = has_keep ? a->keep : m->keep.mem;
+    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
+    cl_int n_query = a->n_query, graph_size = a->graph_size;
+    cl_float scale = a->scale, p = a->dropout_p;
+    cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
+    mhfa_status status = mhfa_set_args(
+        m->ctx, kernel, "absorbed_attention", 18, MHFA_ARG(query_in), MHFA_ARG(key_in),
+        MHFA_ARG(m->in_t), MHFA_ARG(in_bias), MHFA_ARG(m->key_rows), MHFA_ARG(m->out_t),
+        MHFA_ARG(out_bias), MHFA_ARG(has_bias), MHFA_ARG(keep), MHFA_ARG(has_keep),
+        MHFA_ARG(stride), MHFA_ARG(out), MHFA_ARG(n_query), MHFA_ARG(graph_size), MHFA_ARG(scale),
+        MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
+    if (status != MHFA_SUCCESS) return status;
+    size_t group = m->kernels.absorbed_group;
+    size_t global[2] = {(size_t)a->n_query * group, (size_t)a->batch}, local[2] = {group, 1};
+    return mhfa_enqueue(m->ctx, kernel, 2, global, local, "absorbed_attention");
+}
