@@ -43,6 +43,27 @@ inline void store_output(__global float *y0, __global float *y1, __global float 
     y[row_offset(y_heads, row, seq_len, out_width) + col_part] = value;
 }
 
+/* For the tiled kernels: this work-item's share (element tid + t * threads, row-major) of the
+ * tile_m x tile_k slice of x at (m0, k0) and the tile_k x tile_n slice of w_t at (k0, n0), zeros
+ * past the edges; the next slices are fetched into registers while the current ones are used. */
+inline void fetch_slices(__global const float *x, int x_heads, __global const float *w_t, int ld_w,
+                         int col0, int rows, int in_features, int out_features, int seq_len, int m0,
+                         int n0, int k0, int tid, int tile_m, int tile_n, int tile_k, int threads,
+                         int loads_x, int loads_w, float *x_next, float *w_next) {
+    for (int t = 0; t < loads_x; t++) {
+        int i = tid + t * threads, r = i / tile_k, c = i - r * tile_k, row = m0 + r, k = k0 + c;
+        x_next[t] = i < tile_m * tile_k && row < rows && k < in_features
+                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
+                        : 0.0f;
+    }
+    for (int t = 0; t < loads_w; t++) {
+        int i = tid + t * threads, r = i / tile_n, c = i - r * tile_n, k = k0 + r, col = n0 + c;
+        w_next[t] = i < tile_n * tile_k && k < in_features && col < out_features
+                        ? w_t[(size_t)k * ld_w + col0 + col]
+                        : 0.0f;
+    }
+}
+
 #define PROJECTION_ARGS                                                                            \
     __global const float *x, __global const float *w_t, int ld_w, int col0,                        \
         __global const float *bias, int has_bias, __global float *y0, __global float *y1,          \

@@ -29,24 +29,6 @@ inline void read_run(__local const float *p, float *out, int v) {
 #define LOADS_X ((TILE_M * TILE_K + THREADS - 1) / THREADS)
 #define LOADS_W ((TILE_N * TILE_K + THREADS - 1) / THREADS)
 
-/* This work-item's share of the x and w_t slices at k0 (zeros past the edges). */
-inline void fetch_slices(__global const float *x, int x_heads, __global const float *w_t, int ld_w,
-                         int col0, int rows, int in_features, int out_features, int seq_len, int m0,
-                         int n0, int k0, int tid, float *x_next, float *w_next) {
-    for (int t = 0; t < LOADS_X; t++) {
-        int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K, row = m0 + r, k = k0 + c;
-        x_next[t] = i < TILE_M * TILE_K && row < rows && k < in_features
-                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
-                        : 0.0f;
-    }
-    for (int t = 0; t < LOADS_W; t++) {
-        int i = tid + t * THREADS, r = i / TILE_N, c = i - r * TILE_N, k = k0 + r, col = n0 + c;
-        w_next[t] = i < TILE_N * TILE_K && k < in_features && col < out_features
-                        ? w_t[(size_t)k * ld_w + col0 + col]
-                        : 0.0f;
-    }
-}
-
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
                          __local float *ws) {
     const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * GROUP_X + tx;
@@ -59,7 +41,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     /* The next slices are fetched into registers while the current ones are multiplied. */
     float x_next[LOADS_X], w_next[LOADS_W];
     fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
-                 tid, x_next, w_next);
+                 tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
         for (int t = 0; t < LOADS_X; t++) {
@@ -73,7 +55,8 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
             fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
-                         n0, k0 + TILE_K, tid, x_next, w_next);
+                         n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
+                         x_next, w_next);
         for (int k = 0; k < TILE_K; k++) {
             float a[WPT_M], b[WPT_N];
             for (int i = 0; i < WPT_M; i += VM)

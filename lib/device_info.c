@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+/* cl_nv_device_attribute_query's CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV (cl_ext.h may lack it). */
+#define CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_VALUE 0x4000
+
 static void query_text(cl_device_id device, cl_device_info what, char *text, size_t size) {
     if (clGetDeviceInfo(device, what, size, text, NULL) != CL_SUCCESS) text[0] = '\0';
     text[size - 1] = '\0';
@@ -36,5 +39,12 @@ mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info) 
     cl_device_fp_config fp = 0;
     clGetDeviceInfo(device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
     info->hardware_fma = (fp & CL_FP_FMA) && !(fp & CL_FP_SOFT_FLOAT);
+    char extensions[4096];
+    query_text(device, CL_DEVICE_EXTENSIONS, extensions, sizeof extensions);
+    cl_uint major = 0;
+    if (strstr(extensions, "cl_nv_device_attribute_query") &&
+        clGetDeviceInfo(device, CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV_VALUE, sizeof major, &major,
+                        NULL) == CL_SUCCESS)
+        info->nv_compute_major = (int)major;
     return MHFA_SUCCESS;
 }

@@ -20,6 +20,7 @@ typedef struct mhfa_device_info {
     cl_uint compute_units;
     int compiler_available;
     int hardware_fma; /* fused multiply-add in hardware: kernels use fma() (MHFA_HARDWARE_FMA) */
+    int nv_compute_major; /* NVIDIA's compute capability (0 elsewhere); >= 8: PTX mma.sync TF32 */
 } mhfa_device_info;
 
 /* ---- compiled programs, kept for the context's lifetime ---- */
@@ -81,10 +82,16 @@ uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
 int mhfa_cache_dir(char *dir, size_t size);
 
 /* ---- tuned tile sizes (tuning.c) ---- */
-enum { MHFA_PROJECTION_TILED = 1, MHFA_PROJECTION_VECTOR = 2, MHFA_PROJECTION_CLBLAST = 3 };
+enum {
+    MHFA_PROJECTION_TILED = 1,
+    MHFA_PROJECTION_VECTOR = 2,
+    MHFA_PROJECTION_CLBLAST = 3,
+    MHFA_PROJECTION_MMA = 4
+};
 typedef struct mhfa_tuning {
     int projection_kind;               /* 0: built-in choice */
     int tiled[5];                      /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int mma[5];                        /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
     int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
     int flash_block_q, flash_block_k;  /* 0: built-in choice */
     int flash_vector;                  /* 1: attention_vector.cl with flash_block_k keys a step */
@@ -156,6 +163,11 @@ static inline int mhfa_uses_application_core(const mhfa_config *cfg) {
 /* The built-in flash core (not the manual path, not the application's). */
 static inline int mhfa_uses_flash_core(const mhfa_config *cfg) {
     return !cfg->attention_fn && !cfg->store_attn_weights;
+}
+
+/* Tensor-core products through inline PTX (project_mma.cl with MHFA_PTX_MMA). */
+static inline int mhfa_has_ptx_mma(const mhfa_context *ctx) {
+    return ctx->info.nv_compute_major >= 8;
 }
 
 static inline int mhfa_is_cpu(const mhfa_context *ctx) {

@@ -12,6 +12,10 @@ static const int tiled_candidates[][5] = {
     {128, 128, 8, 8, 8}, {64, 64, 8, 4, 4}, {32, 32, 8, 2, 2}, {16, 16, 8, 1, 1}, {1, 1, 1, 1, 1},
 };
 
+/* Tensor-core projection where the device has PTX mma (NVIDIA, compute capability >= 8): TILE_K,
+ * WARPS_M, WARPS_N, WM, WN. */
+static const int mma_default[5] = {32, 2, 2, 64, 32};
+
 /* Rows per work-item of the vector (CPU) projection. */
 enum { VECTOR_ROWS_PER_ITEM = 8 };
 
@@ -94,9 +98,49 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
     return MHFA_SUCCESS;
 }
 
+/* Builds the tensor-core kernel for one shape; *fits says whether it may be used. */
+static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
+    mhfa_context *ctx = m->ctx;
+    mhfa_kernels *k = &m->kernels;
+    size_t group = 32 * (size_t)t[1] * (size_t)t[2];
+    size_t tile_m = (size_t)t[1] * t[3], tile_n = (size_t)t[2] * t[4];
+    size_t scratch = mhfa_has_ptx_mma(ctx) ? 1 : (size_t)t[1] * t[2] * (16 * 8 + 8 * 8);
+    size_t local = sizeof(float) * (tile_m * (t[0] + 4) + (size_t)t[0] * (tile_n + 8) + scratch);
+    *fits = 0;
+    if (group > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
+        return MHFA_SUCCESS;
+    char options[256];
+    snprintf(options, sizeof options,
+             "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d",
+             m->head_dim, t[0], t[1], t[2], t[3], t[4]);
+    mhfa_status status = build_projection(m, "project_mma", options);
+    if (status != MHFA_SUCCESS) return status;
+    if (kernel_fits(ctx, k->project_to_heads, group) &&
+        kernel_fits(ctx, k->project_to_rows, group)) {
+        *fits = 1;
+        k->projection_vector = 0;
+        k->projection_local[0] = group;
+        k->projection_local[1] = 1;
+        k->projection_tile[0] = tile_n;
+        k->projection_tile[1] = tile_m;
+        return MHFA_SUCCESS;
+    }
+    release(&k->project_to_heads);
+    release(&k->project_to_rows);
+    return MHFA_SUCCESS;
+}
+
 static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tuning) {
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
+    if (tuning->projection_kind == MHFA_PROJECTION_MMA)
+        status = try_mma_projection(m, tuning->mma, &fits);
+    /* Unasked, the tensor-core kernel is an optimisation: where it does not build, the tiled one
+     * is used (the build log stays in the context's message). */
+    if (!tuning->projection_kind && mhfa_has_ptx_mma(m->ctx)) {
+        status = try_mma_projection(m, mma_default, &fits);
+        if (status == MHFA_ERROR_BUILD_FAILED) status = MHFA_SUCCESS;
+    }
     if (tuning->projection_kind == MHFA_PROJECTION_TILED)
         status = try_tiled_projection(m, tuning->tiled, &fits);
     for (size_t i = 0; !fits && status == MHFA_SUCCESS &&

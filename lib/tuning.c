@@ -3,6 +3,7 @@
  *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
  *   DEVICE | projection | vector ROWS_PER_ITEM [VECTORS of 16 columns, default 1]
  *   DEVICE | projection | clblast
+ *   DEVICE | projection | mma TILE_K WARPS_M WARPS_N WM WN  (project_mma.cl, tensor cores)
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
@@ -54,6 +55,12 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
         if (a[0] % a[3] || a[1] % a[4]) return;
         t->projection_kind = MHFA_PROJECTION_TILED;
         memcpy(t->tiled, a, sizeof a);
+    } else if (sscanf(value, "mma %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]) == 5) {
+        for (int i = 0; i < 5; i++)
+            if (!positive(a[i])) return;
+        if (a[0] % 8 || a[3] % 16 || a[4] % 8) return;
+        t->projection_kind = MHFA_PROJECTION_MMA;
+        memcpy(t->mma, a, sizeof a);
     } else if (strcmp(value, "clblast") == 0) {
         t->projection_kind = MHFA_PROJECTION_CLBLAST;
     } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
@@ -108,8 +115,7 @@ static FILE *open_tuning_file(void) {
 /* Built in, for devices measured with tools/mhfa-tune (BENCHMARKS.md): the same format, but the
  * device field is a case-insensitive part of the name. Used where the tuning file says nothing;
  * other devices get choices derived from their limits (module_kernels.c). */
-static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
-                                    "NVIDIA H200 | flash | 16 | 32 8\n"
+static const char builtin_table[] = "NVIDIA H200 | flash | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | 128 16\n"
                                     "avx512 | projection | vector 12\n"
                                     "avx512 | flash | 16 | vector 16\n"

@@ -224,6 +224,16 @@ static void tuning_file(void **state) {
     assert_int_equal(m->kernels.projection_clblast, mhfa_clblast_available());
     mhfa_module_destroy(m);
 
+    /* The tensor-core projection (emulated where there is no PTX mma): 2 x 1 warps of 16 x 8. */
+    f = fopen(path, "w");
+    fputs("* | projection | mma 8 2 1 16 8\n", f);
+    fclose(f);
+    m = module_with_head_dim(ctx, 4);
+    assert_int_equal(m->kernels.projection_local[0], 64);
+    assert_int_equal(m->kernels.projection_tile[0], 8);
+    assert_int_equal(m->kernels.projection_tile[1], 32);
+    mhfa_module_destroy(m);
+
     /* The absorbed kernel: off, or for every forward. */
     f = fopen(path, "w");
     fputs("* | absorbed | off\n* | absorbed | always\n", f);

@@ -1,0 +1,162 @@
+/* Projections on NVIDIA tensor cores (compute capability 8.0 and later), float32 accurate through
+ * 3xTF32: each operand is split into a TF32 part and a TF32 remainder, big = tf32(v),
+ * small = tf32(v - big), and a * b is taken as a_big b_small + a_small b_big + a_big b_big (the
+ * dropped a_small b_small is below float32's rounding). The products run as PTX
+ * mma.sync.m16n8k8 through inline assembly where the host defines MHFA_PTX_MMA; elsewhere the same
+ * warp-level product is computed through local memory, so that every device (PoCL in the tests)
+ * runs the tiling, fragment and edge logic that the GPU runs.
+ *
+ * A work-group of WARPS_M x WARPS_N warps computes a TILE_M x TILE_N block of y through TILE_K-deep
+ * slices of x and w_t in local memory (the next slices fetched into registers meanwhile); a warp
+ * owns WM x WN of it as (WM / 16) x (WN / 8) mma tiles. The fragment layouts are those of the PTX
+ * ISA for m16n8k8 .tf32: lane = 4 g + t holds A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4],
+ * B[t][g], B[t + 4][g], and C[g][2t], C[g][2t + 1], C[g + 8][2t], C[g + 8][2t + 1].
+ * Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl and project_common.cl. */
+
+#define THREADS   (32 * WARPS_M * WARPS_N)
+#define TILE_M    (WARPS_M * WM)
+#define TILE_N    (WARPS_N * WN)
+#define M_TILES   (WM / 16)
+#define N_TILES   (WN / 8)
+#define XS_STRIDE (TILE_K + 4) /* lanes (g, t) read rows g, columns t: 32 different banks */
+#define WS_STRIDE (TILE_N + 8) /* lanes read rows t, columns g: 32 different banks */
+#define LOADS_X   ((TILE_M * TILE_K + THREADS - 1) / THREADS)
+#define LOADS_W   ((TILE_N * TILE_K + THREADS - 1) / THREADS)
+
+#ifdef MHFA_PTX_MMA
+#define MMA_SCRATCH 1
+
+inline uint to_tf32(float v) {
+    uint r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r;
+}
+
+inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#else
+#define MMA_SCRATCH (WARPS_M * WARPS_N * (16 * 8 + 8 * 8))
+
+/* cvt.rna: to 10 mantissa bits, nearest, ties away from zero. */
+inline uint to_tf32(float v) {
+    return (as_uint(v) + 0x1000u) & 0xFFFFE000u;
+}
+
+/* The warp's 16x8x8 product through its own scratch: every lane writes its fragments, then
+ * computes its four results. The whole work-group calls it together (it has barriers). */
+inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
+    const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+    __local float *as = scratch + (get_local_id(0) >> 5) * (16 * 8 + 8 * 8), *bs = as + 16 * 8;
+    as[g * 8 + t] = as_float(a[0]);
+    as[(g + 8) * 8 + t] = as_float(a[1]);
+    as[g * 8 + t + 4] = as_float(a[2]);
+    as[(g + 8) * 8 + t + 4] = as_float(a[3]);
+    bs[t * 8 + g] = as_float(b[0]);
+    bs[(t + 4) * 8 + g] = as_float(b[1]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = 0; i < 4; i++) {
+        const int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
+        float s = c[i];
+        for (int k = 0; k < 8; k++)
+            s = MAC(as[row * 8 + k], bs[k * 8 + col], s);
+        c[i] = s;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+#endif
+
+/* v as TF32 big and small parts. */
+inline void split_tf32(float v, uint *big, uint *small) {
+    *big = to_tf32(v);
+    *small = to_tf32(v - as_float(*big));
+}
+
+inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
+                         __local float *ws, __local float *scratch) {
+    const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
+    const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
+    float acc[M_TILES][N_TILES][4];
+    for (int mi = 0; mi < M_TILES; mi++)
+        for (int ni = 0; ni < N_TILES; ni++)
+            for (int i = 0; i < 4; i++)
+                acc[mi][ni][i] = 0.0f;
+
+    float x_next[LOADS_X], w_next[LOADS_W];
+    fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
+                 tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
+    for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
+        for (int l = 0; l < LOADS_X; l++) {
+            int i = tid + l * THREADS, r = i / TILE_K, c = i - r * TILE_K;
+            if (i < TILE_M * TILE_K) xs[r * XS_STRIDE + c] = x_next[l];
+        }
+        for (int l = 0; l < LOADS_W; l++) {
+            int i = tid + l * THREADS, r = i / TILE_N, c = i - r * TILE_N;
+            if (i < TILE_N * TILE_K) ws[r * WS_STRIDE + c] = w_next[l];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (k0 + TILE_K < in_features)
+            fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
+                         n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
+                         x_next, w_next);
+        for (int kk = 0; kk < TILE_K; kk += 8) {
+            uint a_big[M_TILES][4], a_small[M_TILES][4];
+            for (int mi = 0; mi < M_TILES; mi++) {
+                __local const float *a = xs + (wm0 + mi * 16 + g) * XS_STRIDE + kk + t;
+                split_tf32(a[0], &a_big[mi][0], &a_small[mi][0]);
+                split_tf32(a[8 * XS_STRIDE], &a_big[mi][1], &a_small[mi][1]);
+                split_tf32(a[4], &a_big[mi][2], &a_small[mi][2]);
+                split_tf32(a[8 * XS_STRIDE + 4], &a_big[mi][3], &a_small[mi][3]);
+            }
+            for (int ni = 0; ni < N_TILES; ni++) {
+                __local const float *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
+                uint b_big[2], b_small[2];
+                split_tf32(b[0], &b_big[0], &b_small[0]);
+                split_tf32(b[4 * WS_STRIDE], &b_big[1], &b_small[1]);
+                for (int mi = 0; mi < M_TILES; mi++) {
+                    mma_tf32(acc[mi][ni], a_big[mi], b_small, scratch);
+                    mma_tf32(acc[mi][ni], a_small[mi], b_big, scratch);
+                    mma_tf32(acc[mi][ni], a_big[mi], b_big, scratch);
+                }
+            }
+        }
+    }
+
+    /* Offsets once per column and once per row, then one add per element. */
+    __global float *y_of[N_TILES][2];
+    size_t col_part[N_TILES][2];
+    for (int ni = 0; ni < N_TILES; ni++)
+        for (int q = 0; q < 2; q++) {
+            int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
+            y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
+        }
+    for (int mi = 0; mi < M_TILES; mi++)
+        for (int upper = 0; upper < 2; upper++) {
+            int row = m0 + wm0 + mi * 16 + upper * 8 + g;
+            if (row >= rows) continue;
+            size_t row_part = row_offset(y_heads, row, seq_len, out_width);
+            for (int ni = 0; ni < N_TILES; ni++)
+                for (int q = 0; q < 2; q++) {
+                    int col = n0 + wn0 + ni * 8 + 2 * t + q;
+                    if (col >= out_features) continue;
+                    float v = acc[mi][ni][upper * 2 + q];
+                    y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
+                }
+        }
+}
+
+__kernel void project_to_heads(PROJECTION_ARGS) {
+    __local float xs[TILE_M * XS_STRIDE], ws[TILE_K * WS_STRIDE], scratch[MMA_SCRATCH];
+    project_tile(PROJECTION_PASS, 0, 1, xs, ws, scratch);
+}
+
+__kernel void project_to_rows(PROJECTION_ARGS) {
+    __local float xs[TILE_M * XS_STRIDE], ws[TILE_K * WS_STRIDE], scratch[MMA_SCRATCH];
+    project_tile(PROJECTION_PASS, 1, 0, xs, ws, scratch);
+}
