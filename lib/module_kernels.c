@@ -12,10 +12,6 @@ static const int tiled_candidates[][5] = {
     {128, 128, 8, 8, 8}, {64, 64, 8, 4, 4}, {32, 32, 8, 2, 2}, {16, 16, 8, 1, 1}, {1, 1, 1, 1, 1},
 };
 
-/* Tensor-core projection where the device has PTX mma (NVIDIA, compute capability >= 8): TILE_K,
- * WARPS_M, WARPS_N, WM, WN. */
-static const int mma_default[5] = {32, 2, 2, 64, 32};
-
 /* Rows per work-item of the vector (CPU) projection. */
 enum { VECTOR_ROWS_PER_ITEM = 8 };
 
@@ -133,14 +129,10 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
 static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tuning) {
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
+    /* The tensor-core kernel only where a tuning file asks: on the H200 it measured slower than
+     * the tiled one on these short (K = 128, 512) products (BENCHMARKS.md). */
     if (tuning->projection_kind == MHFA_PROJECTION_MMA)
         status = try_mma_projection(m, tuning->mma, &fits);
-    /* Unasked, the tensor-core kernel is an optimisation: where it does not build, the tiled one
-     * is used (the build log stays in the context's message). */
-    if (!tuning->projection_kind && mhfa_has_ptx_mma(m->ctx)) {
-        status = try_mma_projection(m, mma_default, &fits);
-        if (status == MHFA_ERROR_BUILD_FAILED) status = MHFA_SUCCESS;
-    }
     if (tuning->projection_kind == MHFA_PROJECTION_TILED)
         status = try_tiled_projection(m, tuning->tiled, &fits);
     for (size_t i = 0; !fits && status == MHFA_SUCCESS &&

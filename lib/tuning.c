@@ -115,7 +115,8 @@ static FILE *open_tuning_file(void) {
 /* Built in, for devices measured with tools/mhfa-tune (BENCHMARKS.md): the same format, but the
  * device field is a case-insensitive part of the name. Used where the tuning file says nothing;
  * other devices get choices derived from their limits (module_kernels.c). */
-static const char builtin_table[] = "NVIDIA H200 | flash | 16 | 32 8\n"
+static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
+                                    "NVIDIA H200 | flash | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | 128 16\n"
                                     "avx512 | projection | vector 12\n"
                                     "avx512 | flash | 16 | vector 16\n"
