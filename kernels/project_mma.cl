@@ -1,17 +1,9 @@
-/* Projections on NVIDIA tensor cores (compute capability 8.0 and later), float32 accurate through
- * 3xTF32: each operand is split into a TF32 part and a TF32 remainder, big = tf32(v),
- * small = tf32(v - big), and a * b is taken as a_big b_small + a_small b_big + a_big b_big (the
- * dropped a_small b_small is below float32's rounding). The products run as PTX
- * mma.sync.m16n8k8 through inline assembly where the host defines MHFA_PTX_MMA; elsewhere the same
- * warp-level product is computed through local memory, so that every device (PoCL in the tests)
- * runs the tiling, fragment and edge logic that the GPU runs.
+/* Projections on tensor cores, float32 accurate through 3xTF32 (mma.cl).
  *
  * A work-group of WARPS_M x WARPS_N warps computes a TILE_M x TILE_N block of y through TILE_K-deep
  * slices of x and w_t in local memory (the next slices fetched into registers meanwhile); a warp
- * owns WM x WN of it as (WM / 16) x (WN / 8) mma tiles. The fragment layouts are those of the PTX
- * ISA for m16n8k8 .tf32: lane = 4 g + t holds A[g][t], A[g + 8][t], A[g][t + 4], A[g + 8][t + 4],
- * B[t][g], B[t + 4][g], and C[g][2t], C[g][2t + 1], C[g + 8][2t], C[g + 8][2t + 1].
- * Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl and project_common.cl. */
+ * owns WM x WN of it as (WM / 16) x (WN / 8) mma tiles.
+ * Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl and project_common.cl. */
 
 #define THREADS   (32 * WARPS_M * WARPS_N)
 #define TILE_M    (WARPS_M * WM)
@@ -22,58 +14,7 @@
 #define WS_STRIDE (TILE_N + 8) /* lanes read rows t, columns g: 32 different banks */
 #define LOADS_X   ((TILE_M * TILE_K + THREADS - 1) / THREADS)
 #define LOADS_W   ((TILE_N * TILE_K + THREADS - 1) / THREADS)
-
-#ifdef MHFA_PTX_MMA
-#define MMA_SCRATCH 1
-
-inline uint to_tf32(float v) {
-    uint r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-    return r;
-}
-
-inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
-                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-#else
-#define MMA_SCRATCH (WARPS_M * WARPS_N * (16 * 8 + 8 * 8))
-
-/* cvt.rna: to 10 mantissa bits, nearest, ties away from zero. */
-inline uint to_tf32(float v) {
-    return (as_uint(v) + 0x1000u) & 0xFFFFE000u;
-}
-
-/* The warp's 16x8x8 product through its own scratch: every lane writes its fragments, then
- * computes its four results. The whole work-group calls it together (it has barriers). */
-inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
-    const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
-    __local float *as = scratch + (get_local_id(0) >> 5) * (16 * 8 + 8 * 8), *bs = as + 16 * 8;
-    as[g * 8 + t] = as_float(a[0]);
-    as[(g + 8) * 8 + t] = as_float(a[1]);
-    as[g * 8 + t + 4] = as_float(a[2]);
-    as[(g + 8) * 8 + t + 4] = as_float(a[3]);
-    bs[t * 8 + g] = as_float(b[0]);
-    bs[(t + 4) * 8 + g] = as_float(b[1]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int i = 0; i < 4; i++) {
-        const int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
-        float s = c[i];
-        for (int k = 0; k < 8; k++)
-            s = MAC(as[row * 8 + k], bs[k * 8 + col], s);
-        c[i] = s;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-}
-#endif
-
-/* v as TF32 big and small parts. */
-inline void split_tf32(float v, uint *big, uint *small) {
-    *big = to_tf32(v);
-    *small = to_tf32(v - as_float(*big));
-}
+#define MMA_WARPS (WARPS_M * WARPS_N)
 
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
                          __local float *ws, __local float *scratch) {

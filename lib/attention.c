@@ -75,7 +75,9 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
         size_t global[2] = {((size_t)a->n_query + 15) / 16, heads}, one[2] = {1, 1};
         return mhfa_enqueue(m->ctx, k->attention, 2, global, one, what);
     }
-    size_t local[2] = {k->attention_block_q, 1};
-    size_t global[2] = {mhfa_round_up((size_t)a->n_query, local[0]), heads};
+    /* flash_mma.cl: 16 queries per warp of 32 work-items. */
+    size_t local[2] = {k->attention_mma ? 2 * k->attention_block_q : k->attention_block_q, 1};
+    size_t groups = ((size_t)a->n_query + k->attention_block_q - 1) / k->attention_block_q;
+    size_t global[2] = {groups * local[0], heads};
     return mhfa_enqueue(m->ctx, k->attention, 2, global, local, what);
 }

@@ -95,6 +95,7 @@ typedef struct mhfa_tuning {
     int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
     int flash_block_q, flash_block_k;  /* 0: built-in choice */
     int flash_vector;                  /* 1: attention_vector.cl with flash_block_k keys a step */
+    int flash_mma; /* 1: flash_mma.cl, flash_block_q warps of 16 queries, flash_block_k keys */
     int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
     int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
     int absorbed_group, absorbed_keys; /* absorbed_attention.cl's GROUP and KEYS; 0: built in */
@@ -127,6 +128,7 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     size_t attention_block_q;   /* queries per work-group (flash_attention.cl) */
     int attention_vector;       /* 1: attention_vector.cl, 16 queries per work-item */
+    int attention_mma;          /* 1: flash_mma.cl, 16 queries per warp of 32 work-items */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
     int decode_chunk;                       /* keys per decode_partial work-item */
     cl_kernel absorbed;    /* absorbed_attention.cl (flash path), or NULL where it does not fit */

@@ -109,7 +109,10 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d",
              m->head_dim, t[0], t[1], t[2], t[3], t[4]);
-    mhfa_status status = build_projection(m, "project_mma", options);
+    static const char *const sources[3] = {"mma", "project_common", "project_mma"};
+    static const char *const names[2] = {"project_to_heads", "project_to_rows"};
+    cl_kernel *const kernels[2] = {&k->project_to_heads, &k->project_to_rows};
+    mhfa_status status = build_kernels(ctx, sources, 3, options, names, kernels, 2);
     if (status != MHFA_SUCCESS) return status;
     if (kernel_fits(ctx, k->project_to_heads, group) &&
         kernel_fits(ctx, k->project_to_rows, group)) {
@@ -205,13 +208,44 @@ static mhfa_status build_vector_attention(mhfa_module *m, int block_k) {
     return build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
 }
 
+/* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
+static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int *fits) {
+    mhfa_context *ctx = m->ctx;
+    size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
+    size_t scratch = mhfa_has_ptx_mma(ctx) ? 1 : (size_t)warps * (16 * 8 + 8 * 8);
+    size_t local = sizeof(float) * ((size_t)block_k * (2 * d + 12) + scratch);
+    *fits = 0;
+    if (m->cfg.store_attn_weights || d % 8 || group > ctx->info.max_work_group_size ||
+        local > ctx->info.local_mem_size)
+        return MHFA_SUCCESS;
+    char options[160];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d", m->head_dim,
+             warps, block_k);
+    static const char *const sources[2] = {"mma", "flash_mma"};
+    static const char *const names[1] = {"flash_attention_mma"};
+    cl_kernel *const kernels[1] = {&m->kernels.attention};
+    mhfa_status status = build_kernels(ctx, sources, 2, options, names, kernels, 1);
+    if (status != MHFA_SUCCESS) return status;
+    *fits = kernel_fits(ctx, m->kernels.attention, group);
+    if (*fits) {
+        m->kernels.attention_mma = 1;
+        m->kernels.attention_block_q = 16 * (size_t)warps;
+    } else {
+        release(&m->kernels.attention);
+    }
+    return MHFA_SUCCESS;
+}
+
 static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
+    if (tuning->flash_mma)
+        status = try_mma_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
+    if (fits || status != MHFA_SUCCESS) return status;
     if (tuning->flash_vector) return build_vector_attention(m, tuning->flash_block_k);
     if (!tuning->flash_block_q && mhfa_is_cpu(ctx)) return build_vector_attention(m, 16);
-    if (tuning->flash_block_q)
+    if (tuning->flash_block_q && !tuning->flash_mma)
         status = try_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
     cl_ulong budget = ctx->info.local_mem_size / 2;

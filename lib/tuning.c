@@ -6,6 +6,7 @@
  *   DEVICE | projection | mma TILE_K WARPS_M WARPS_N WM WN  (project_mma.cl, tensor cores)
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
+ *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
  *   DEVICE | absorbed | GROUP KEYS                   (absorbed_attention.cl, where it pays)
  *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
@@ -76,7 +77,12 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
     int q, k;
     if (t->flash_block_q) return;
     if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
-    if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
+    if (sscanf(value, "mma %d %d", &q, &k) == 2 && positive(q) && q <= 32 && positive(k) &&
+        k % 8 == 0) {
+        t->flash_mma = 1;
+        t->flash_block_q = q;
+        t->flash_block_k = k;
+    } else if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
         t->flash_vector = 1;
         t->flash_block_q = 16;
         t->flash_block_k = k;

@@ -1,0 +1,130 @@
+/* Flash attention on tensor cores (3xTF32 through mma.cl), for HEAD_DIM a multiple of 8: each warp
+ * owns 16 queries of one (batch, head); K and V pass through local memory BLOCK_K keys at a time.
+ * Per tile, S = Q K^T in C fragments (16 x BLOCK_K), the online softmax on them (a row's max over
+ * the quad's lanes), then O += P V with P taken straight from S's registers: the keys of each
+ * 8-column block of S are permuted (column c holds key sigma(c) = c / 2 + 4 (c % 2)), so that the
+ * two columns a lane holds, 2t and 2t + 1, are keys t and t + 4, which is where the A fragment of
+ * P V wants them. A query whose keys are all masked keeps m = -inf and l = 0: its output is 0.
+ * Layouts as in flash_attention.cl. Work-group: 32 * WARPS work-items; grid:
+ * (ceil(n_query / (16 * WARPS)) * 32 * WARPS, batch * n_heads). */
+
+#define MMA_WARPS WARPS
+#define THREADS   (32 * WARPS)
+#define D_STEPS   (HEAD_DIM / 8) /* k-steps of Q K^T, n-tiles of P V */
+#define K_TILES   (BLOCK_K / 8)  /* n-tiles of Q K^T, k-steps of P V */
+#define KS_STRIDE (HEAD_DIM + 4) /* lanes read rows sigma(g), columns t: 32 different banks */
+#define VS_STRIDE (HEAD_DIM + 8) /* lanes read rows t, columns g: 32 different banks */
+
+__kernel void flash_attention_mma(ATTENTION_ARGS) {
+    __local float ks[BLOCK_K * KS_STRIDE], vs[BLOCK_K * VS_STRIDE], scratch[MMA_SCRATCH];
+    const int tid = get_local_id(0), lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
+    const int row0 = get_group_id(0) * 16 * WARPS + (tid >> 5) * 16 + g, row1 = row0 + 8;
+    const int dropout = dropout_p > 0.0f;
+    __global const float *q_head = q + (size_t)bh * n_query * HEAD_DIM;
+    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;
+    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;
+
+    /* This lane's A fragments of the scaled queries (rows past the end: 0). */
+    uint q_big[D_STEPS][4], q_small[D_STEPS][4];
+    for (int s = 0; s < D_STEPS; s++)
+        for (int i = 0; i < 4; i++) {
+            const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
+            const float value =
+                row < n_query ? q_head[(size_t)row * HEAD_DIM + dim] * scale : 0.0f;
+            split_tf32(value, &q_big[s][i], &q_small[s][i]);
+        }
+    float o[D_STEPS][4];
+    for (int s = 0; s < D_STEPS; s++)
+        for (int i = 0; i < 4; i++)
+            o[s][i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
+
+    for (int key0 = 0; key0 < graph_size; key0 += BLOCK_K) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the last tile is no longer read */
+        for (int i = tid; i < BLOCK_K * HEAD_DIM; i += THREADS) {
+            const int r = i / HEAD_DIM, c = i - r * HEAD_DIM;
+            const size_t at = (size_t)(key0 + r) * HEAD_DIM + c;
+            const int present = key0 + r < graph_size;
+            ks[r * KS_STRIDE + c] = present ? k_head[at] : 0.0f;
+            vs[r * VS_STRIDE + c] = present ? v_head[at] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        /* S = Q K^T; column c of each 8-block holds key sigma(c). */
+        float s[K_TILES][4];
+        const int key_of_g = (g >> 1) + 4 * (g & 1);
+        for (int n = 0; n < K_TILES; n++) {
+            for (int i = 0; i < 4; i++)
+                s[n][i] = 0.0f;
+            for (int d = 0; d < D_STEPS; d++) {
+                __local const float *kr = ks + (n * 8 + key_of_g) * KS_STRIDE + d * 8 + t;
+                uint k_big[2], k_small[2];
+                split_tf32(kr[0], &k_big[0], &k_small[0]);
+                split_tf32(kr[4], &k_big[1], &k_small[1]);
+                mma_tf32(s[n], q_big[d], k_small, scratch);
+                mma_tf32(s[n], q_small[d], k_big, scratch);
+                mma_tf32(s[n], q_big[d], k_big, scratch);
+            }
+        }
+
+        /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
+        float tile_max[2] = {-INFINITY, -INFINITY};
+        for (int n = 0; n < K_TILES; n++)
+            for (int i = 0; i < 4; i++) {
+                const int row = i < 2 ? row0 : row1, key = key0 + n * 8 + t + 4 * (i & 1);
+                const int ok = key < graph_size && row < n_query &&
+                               may_attend(keep, has_keep, keep_stride, batch, head, row, key);
+                s[n][i] = ok ? s[n][i] : -INFINITY;
+                tile_max[i >> 1] = fmax(tile_max[i >> 1], s[n][i]);
+            }
+        float correction[2];
+        for (int r = 0; r < 2; r++) {
+            const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
+            correction[r] = m_new == -INFINITY ? 1.0f : exp(m[r] - m_new);
+            m[r] = m_new;
+            l[r] *= correction[r];
+        }
+        for (int d = 0; d < D_STEPS; d++)
+            for (int i = 0; i < 4; i++)
+                o[d][i] *= correction[i >> 1];
+
+        /* P (dropped out where training) as the A fragments of P V, one per 8 keys. */
+        for (int n = 0; n < K_TILES; n++) {
+            uint p_big[4], p_small[4];
+            for (int i = 0; i < 4; i++) {
+                const int r = i >> 1, row = r ? row1 : row0, key = key0 + n * 8 + t + 4 * (i & 1);
+                float p = s[n][i] == -INFINITY ? 0.0f : exp(s[n][i] - m[r]);
+                l[r] += p;
+                if (dropout && p > 0.0f &&
+                    !dropout_keeps(((size_t)bh * n_query + row) * graph_size + key, dropout_p,
+                                   dropout_seed, dropout_offset))
+                    p = 0.0f;
+                /* C element i (row r, key t + 4 (i % 2)) is A element r + 2 (i % 2). */
+                split_tf32(p, &p_big[r + 2 * (i & 1)], &p_small[r + 2 * (i & 1)]);
+            }
+            for (int d = 0; d < D_STEPS; d++) {
+                __local const float *vr = vs + (n * 8 + t) * VS_STRIDE + d * 8 + g;
+                uint v_big[2], v_small[2];
+                split_tf32(vr[0], &v_big[0], &v_small[0]);
+                split_tf32(vr[4 * VS_STRIDE], &v_big[1], &v_small[1]);
+                mma_tf32(o[d], p_big, v_small, scratch);
+                mma_tf32(o[d], p_small, v_big, scratch);
+                mma_tf32(o[d], p_big, v_big, scratch);
+            }
+        }
+    }
+
+    for (int r = 0; r < 2; r++) {
+        const float total = quad_sum(l[r], scratch);
+        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        if (dropout) inv /= 1.0f - dropout_p;
+        const int row = r ? row1 : row0;
+        if (row >= n_query) continue;
+        __global float *to = out + ((size_t)bh * n_query + row) * HEAD_DIM + 2 * t;
+        for (int d = 0; d < D_STEPS; d++) {
+            to[d * 8] = o[d][2 * r] * inv;
+            to[d * 8 + 1] = o[d][2 * r + 1] * inv;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+/* Warp-level float32 products on NVIDIA tensor cores (compute capability 8.0 and later), float32
+ * accurate through 3xTF32: each operand is split into a TF32 part and a TF32 remainder,
+ * big = tf32(v), small = tf32(v - big), and a * b is taken as a_big b_small + a_small b_big +
+ * a_big b_big (the dropped a_small b_small is below float32's rounding). The products run as PTX
+ * mma.sync.m16n8k8 through inline assembly where the host defines MHFA_PTX_MMA; elsewhere the same
+ * warp-level operations go through local memory, so that every device (PoCL in the tests) runs the
+ * tiling, fragment and edge logic that the GPU runs.
+ *
+ * Fragment layouts (PTX ISA, m16n8k8 .tf32): lane = 4 g + t holds A[g][t], A[g + 8][t],
+ * A[g][t + 4], A[g + 8][t + 4]; B[t][g], B[t + 4][g]; C[g][2t], C[g][2t + 1], C[g + 8][2t],
+ * C[g + 8][2t + 1]. Warps are 32 consecutive work-items of a one-dimensional group.
+ * The including kernel defines MMA_WARPS (warps per work-group) first and passes a __local
+ * scratch of MMA_SCRATCH floats; without PTX, every work-item of the group must call these
+ * functions together (they have barriers). */
+
+#ifdef MHFA_PTX_MMA
+#define MMA_SCRATCH 1 /* no scratch needed */
+
+inline uint to_tf32(float v) {
+    uint r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r;
+}
+
+inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#else
+#define MMA_SCRATCH (MMA_WARPS * (16 * 8 + 8 * 8))
+
+/* cvt.rna: to 10 mantissa bits, nearest, ties away from zero. */
+inline uint to_tf32(float v) {
+    return (as_uint(v) + 0x1000u) & 0xFFFFE000u;
+}
+
+/* The warp's 16x8x8 product through its own scratch: every lane writes its fragments, then
+ * computes its four results. The whole work-group calls it together (it has barriers). */
+inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float *scratch) {
+    const int lane = get_local_id(0) & 31, g = lane >> 2, t = lane & 3;
+    __local float *as = scratch + (get_local_id(0) >> 5) * (16 * 8 + 8 * 8), *bs = as + 16 * 8;
+    as[g * 8 + t] = as_float(a[0]);
+    as[(g + 8) * 8 + t] = as_float(a[1]);
+    as[g * 8 + t + 4] = as_float(a[2]);
+    as[(g + 8) * 8 + t + 4] = as_float(a[3]);
+    bs[t * 8 + g] = as_float(b[0]);
+    bs[(t + 4) * 8 + g] = as_float(b[1]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = 0; i < 4; i++) {
+        const int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
+        float s = c[i];
+        for (int k = 0; k < 8; k++)
+            s = MAC(as[row * 8 + k], bs[k * 8 + col], s);
+        c[i] = s;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+#endif
+
+/* v as TF32 big and small parts. */
+inline void split_tf32(float v, uint *big, uint *small) {
+    *big = to_tf32(v);
+    *small = to_tf32(v - as_float(*big));
+}
+
+/* The max and the sum over the four lanes of a quad (same g): a row of a C fragment. */
+#ifdef MHFA_PTX_MMA
+inline float quad_shuffle(float v, int lane_mask) {
+    uint r;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;"
+                 : "=r"(r)
+                 : "r"(as_uint(v)), "r"(lane_mask));
+    return as_float(r);
+}
+
+inline float quad_max(float v, __local float *scratch) {
+    v = fmax(v, quad_shuffle(v, 1));
+    return fmax(v, quad_shuffle(v, 2));
+}
+
+inline float quad_sum(float v, __local float *scratch) {
+    v += quad_shuffle(v, 1);
+    return v + quad_shuffle(v, 2);
+}
+#else
+/* The quad's four values through the warp's scratch, summed (or maxed) in lane order. */
+inline float quad_reduce(float v, int take_max, __local float *scratch) {
+    const int lane = get_local_id(0) & 31;
+    __local float *w = scratch + (get_local_id(0) >> 5) * (16 * 8 + 8 * 8);
+    w[lane] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    __local float *quad = w + (lane & ~3);
+    float r = take_max ? fmax(fmax(quad[0], quad[1]), fmax(quad[2], quad[3]))
+                       : (quad[0] + quad[1]) + (quad[2] + quad[3]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+inline float quad_max(float v, __local float *scratch) {
+    return quad_reduce(v, 1, scratch);
+}
+
+inline float quad_sum(float v, __local float *scratch) {
+    return quad_reduce(v, 0, scratch);
+}
+#endif
