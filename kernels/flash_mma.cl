@@ -52,20 +52,25 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         barrier(CLK_LOCAL_MEM_FENCE);
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
+        /* Independent blocks side by side in each step, so that products overlap. */
         float s[K_TILES][4];
         const int key_of_g = (g >> 1) + 4 * (g & 1);
-        for (int n = 0; n < K_TILES; n++) {
+        for (int n = 0; n < K_TILES; n++)
             for (int i = 0; i < 4; i++)
                 s[n][i] = 0.0f;
-            for (int d = 0; d < D_STEPS; d++) {
+        for (int d = 0; d < D_STEPS; d++) {
+            uint k_big[K_TILES][2], k_small[K_TILES][2];
+            for (int n = 0; n < K_TILES; n++) {
                 __local const float *kr = ks + (n * 8 + key_of_g) * KS_STRIDE + d * 8 + t;
-                uint k_big[2], k_small[2];
-                split_tf32(kr[0], &k_big[0], &k_small[0]);
-                split_tf32(kr[4], &k_big[1], &k_small[1]);
-                mma_tf32(s[n], q_big[d], k_small, scratch);
-                mma_tf32(s[n], q_small[d], k_big, scratch);
-                mma_tf32(s[n], q_big[d], k_big, scratch);
+                split_tf32(kr[0], &k_big[n][0], &k_small[n][0]);
+                split_tf32(kr[4], &k_big[n][1], &k_small[n][1]);
             }
+            for (int n = 0; n < K_TILES; n++)
+                mma_tf32(s[n], q_big[d], k_small[n], scratch);
+            for (int n = 0; n < K_TILES; n++)
+                mma_tf32(s[n], q_small[d], k_big[n], scratch);
+            for (int n = 0; n < K_TILES; n++)
+                mma_tf32(s[n], q_big[d], k_big[n], scratch);
         }
 
         /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
@@ -103,15 +108,18 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 /* C element i (row r, key t + 4 (i % 2)) is A element r + 2 (i % 2). */
                 split_tf32(p, &p_big[r + 2 * (i & 1)], &p_small[r + 2 * (i & 1)]);
             }
+            uint v_big[D_STEPS][2], v_small[D_STEPS][2];
             for (int d = 0; d < D_STEPS; d++) {
                 __local const float *vr = vs + (n * 8 + t) * VS_STRIDE + d * 8 + g;
-                uint v_big[2], v_small[2];
-                split_tf32(vr[0], &v_big[0], &v_small[0]);
-                split_tf32(vr[4 * VS_STRIDE], &v_big[1], &v_small[1]);
-                mma_tf32(o[d], p_big, v_small, scratch);
-                mma_tf32(o[d], p_small, v_big, scratch);
-                mma_tf32(o[d], p_big, v_big, scratch);
+                split_tf32(vr[0], &v_big[d][0], &v_small[d][0]);
+                split_tf32(vr[4 * VS_STRIDE], &v_big[d][1], &v_small[d][1]);
             }
+            for (int d = 0; d < D_STEPS; d++)
+                mma_tf32(o[d], p_big, v_small[d], scratch);
+            for (int d = 0; d < D_STEPS; d++)
+                mma_tf32(o[d], p_small, v_big[d], scratch);
+            for (int d = 0; d < D_STEPS; d++)
+                mma_tf32(o[d], p_big, v_big[d], scratch);
         }
     }
 

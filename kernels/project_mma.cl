@@ -55,17 +55,22 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                 split_tf32(a[4], &a_big[mi][2], &a_small[mi][2]);
                 split_tf32(a[8 * XS_STRIDE + 4], &a_big[mi][3], &a_small[mi][3]);
             }
+            uint b_big[N_TILES][2], b_small[N_TILES][2];
             for (int ni = 0; ni < N_TILES; ni++) {
                 __local const float *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
-                uint b_big[2], b_small[2];
-                split_tf32(b[0], &b_big[0], &b_small[0]);
-                split_tf32(b[4 * WS_STRIDE], &b_big[1], &b_small[1]);
-                for (int mi = 0; mi < M_TILES; mi++) {
-                    mma_tf32(acc[mi][ni], a_big[mi], b_small, scratch);
-                    mma_tf32(acc[mi][ni], a_small[mi], b_big, scratch);
-                    mma_tf32(acc[mi][ni], a_big[mi], b_big, scratch);
-                }
+                split_tf32(b[0], &b_big[ni][0], &b_small[ni][0]);
+                split_tf32(b[4 * WS_STRIDE], &b_big[ni][1], &b_small[ni][1]);
             }
+            /* Independent tiles side by side in each step, so that products overlap. */
+            for (int mi = 0; mi < M_TILES; mi++)
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
+            for (int mi = 0; mi < M_TILES; mi++)
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
+            for (int mi = 0; mi < M_TILES; mi++)
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
         }
     }
 
