@@ -66,7 +66,7 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
         t->projection_kind = MHFA_PROJECTION_CLBLAST;
     } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
         if (sscanf(value, "vector %d %d", &a[0], &a[1]) < 2) a[1] = 1;
-        if (a[1] < 1 || a[1] > 4) return;
+        if (a[1] != 1 && a[1] != 2 && a[1] != 4) return; /* PoCL 3.1 crashed on 3 */
         t->projection_kind = MHFA_PROJECTION_VECTOR;
         t->rows_per_item = a[0];
         t->vectors = a[1];
@@ -124,7 +124,7 @@ static FILE *open_tuning_file(void) {
 static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
                                     "NVIDIA H200 | flash | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | 128 16\n"
-                                    "avx512 | projection | vector 12\n"
+                                    "avx512 | projection | vector 16\n"
                                     "avx512 | flash | 16 | vector 16\n"
                                     "avx512 | flash | 64 | vector 32\n";
 
