@@ -10,33 +10,48 @@
 
 #define LANES 16
 
+/* Keys handled side by side: independent multiply-add chains keep the FMA units busy (one key's
+ * dot product is a chain of HEAD_DIM dependent steps). */
+#define KEYS_AT_ONCE 4
+
 /* The scores of keys [k0, k0 + BLOCK_K) for the 16 queries, -inf where masked or past the end;
  * returns their lane-wise max. */
 inline float16 block_scores(float16 *s, const float16 *qt, __global const float *k_head,
                             int graph_size, int k0, __global const uchar *keep, int has_keep,
                             int4 keep_stride, int batch, int head, int query0, int n_query) {
     float16 block_max = (float16)(-INFINITY);
-    for (int r = 0; r < BLOCK_K; r++) {
-        const int key = k0 + r;
-        if (key >= graph_size) {
-            s[r] = (float16)(-INFINITY);
-            continue;
+    for (int r0 = 0; r0 < BLOCK_K; r0 += KEYS_AT_ONCE) {
+        __global const float *k_row[KEYS_AT_ONCE]; /* keys past the end read the last one */
+        float16 dot[KEYS_AT_ONCE];
+#pragma unroll
+        for (int j = 0; j < KEYS_AT_ONCE; j++) {
+            k_row[j] = k_head + (size_t)min(k0 + r0 + j, graph_size - 1) * HEAD_DIM;
+            dot[j] = (float16)(0.0f);
         }
-        __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
-        float16 dot = (float16)(0.0f);
-        for (int c = 0; c < HEAD_DIM; c++)
-            dot = MAC(qt[c], (float16)(k_row[c]), dot);
-        if (has_keep) {
-            float allowed[LANES];
-            for (int i = 0; i < LANES; i++)
-                allowed[i] = may_attend(keep, has_keep, keep_stride, batch, head,
-                                        min(query0 + i, n_query - 1), key)
-                                 ? 0.0f
-                                 : -INFINITY;
-            dot += vload16(0, allowed); /* -inf where masked */
+        for (int c = 0; c < HEAD_DIM; c++) {
+            const float16 q = qt[c];
+#pragma unroll
+            for (int j = 0; j < KEYS_AT_ONCE; j++)
+                dot[j] = MAC(q, (float16)(k_row[j][c]), dot[j]);
         }
-        s[r] = dot;
-        block_max = fmax(block_max, dot);
+        for (int j = 0; j < KEYS_AT_ONCE && r0 + j < BLOCK_K; j++) {
+            const int key = k0 + r0 + j;
+            if (key >= graph_size) {
+                s[r0 + j] = (float16)(-INFINITY);
+                continue;
+            }
+            if (has_keep) {
+                float allowed[LANES];
+                for (int i = 0; i < LANES; i++)
+                    allowed[i] = may_attend(keep, has_keep, keep_stride, batch, head,
+                                            min(query0 + i, n_query - 1), key)
+                                     ? 0.0f
+                                     : -INFINITY;
+                dot[j] += vload16(0, allowed); /* -inf where masked */
+            }
+            s[r0 + j] = dot[j];
+            block_max = fmax(block_max, dot[j]);
+        }
     }
     return block_max;
 }
@@ -91,15 +106,27 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         l *= correction;
         for (int c = 0; c < HEAD_DIM; c++)
             acc[c] *= correction;
-        for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
-            float16 p = exp(s[r] - base); /* 0 where s is -inf */
-            l += p;
-            if (dropout)
-                p *=
-                    dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed, dropout_offset);
-            __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
-            for (int c = 0; c < HEAD_DIM; c++)
-                acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+        /* KEYS_AT_ONCE keys per pass over acc (keys past the end weigh 0, read the last row). */
+        for (int r0 = 0; r0 < BLOCK_K && k0 + r0 < graph_size; r0 += KEYS_AT_ONCE) {
+            float16 p[KEYS_AT_ONCE];
+            __global const float *v_row[KEYS_AT_ONCE];
+#pragma unroll
+            for (int j = 0; j < KEYS_AT_ONCE; j++) {
+                const int r = r0 + j, present = r < BLOCK_K && k0 + r < graph_size;
+                p[j] = present ? exp(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
+                l += p[j]; /* 0 where s is -inf */
+                if (dropout && present)
+                    p[j] *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
+                                         dropout_offset);
+                v_row[j] = v_head + (size_t)min(k0 + r, graph_size - 1) * HEAD_DIM;
+            }
+            for (int c = 0; c < HEAD_DIM; c++) {
+                float16 a = acc[c];
+#pragma unroll
+                for (int j = 0; j < KEYS_AT_ONCE; j++)
+                    a = MAC(p[j], (float16)(v_row[j][c]), a);
+                acc[c] = a;
+            }
         }
         m = m_new;
     }

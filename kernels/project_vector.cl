@@ -12,26 +12,26 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
     if (n0 >= out_features || m0 >= rows) return;
     if (n0 + COLS <= out_features) {
         size_t x_row[ROWS_PER_ITEM]; /* row parts of x's offsets (rows past the end: the last) */
-        #pragma unroll
+#pragma unroll
         for (int r = 0; r < ROWS_PER_ITEM; r++)
             x_row[r] = row_offset(x_heads, min(m0 + r, rows - 1), seq_len, in_features);
         float16 acc[ROWS_PER_ITEM][VECTORS];
-        #pragma unroll
+#pragma unroll
         for (int r = 0; r < ROWS_PER_ITEM; r++)
-            #pragma unroll
+#pragma unroll
             for (int v = 0; v < VECTORS; v++)
                 acc[r][v] = (float16)(0.0f);
         for (int k = 0; k < in_features; k++) {
             __global const float *w_row = w_t + (size_t)k * ld_w + col0 + n0;
             float16 w[VECTORS];
-            #pragma unroll
+#pragma unroll
             for (int v = 0; v < VECTORS; v++)
                 w[v] = vload16(v, w_row);
             const size_t x_col = col_offset(x_heads, k, seq_len);
-            #pragma unroll
+#pragma unroll
             for (int r = 0; r < ROWS_PER_ITEM; r++) {
                 const float16 xv = (float16)(x[x_row[r] + x_col]);
-                #pragma unroll
+#pragma unroll
                 for (int v = 0; v < VECTORS; v++)
                     acc[r][v] = MAC(xv, w[v], acc[r][v]);
             }
@@ -45,7 +45,7 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
         }
         for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
             float out[COLS];
-            #pragma unroll
+#pragma unroll
             for (int v = 0; v < VECTORS; v++)
                 vstore16(acc[r][v], v, out);
             size_t row_part = row_offset(y_heads, m0 + r, seq_len, out_width);
