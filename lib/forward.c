@@ -10,6 +10,7 @@
 typedef struct forward_io {
     cl_mem q, h, mask, out; /* h: NULL for self-attention; mask: NULL for none */
     mhfa_mask_layout layout;
+    cl_mem v; /* where V goes: the module's scratch, or out (values_in_output) */
 } forward_io;
 
 static mhfa_status check_shape(const mhfa_module *m, int batch, int n_query, int graph_size,
@@ -71,13 +72,42 @@ static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
     return mhfa_enqueue(m->ctx, p->kernel, 2, global, k->projection_local, p->what);
 }
 
+static size_t mem_size(cl_mem mem) {
+    size_t size = 0;
+    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS) return 0;
+    return size;
+}
+
+static int is_sub_buffer(cl_mem mem) {
+    cl_mem parent = NULL;
+    clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL);
+    return parent != NULL;
+}
+
+/* Whether the output may share memory with an input: the same buffer, or sub-buffers (which may
+ * overlap). Then neither may the output hold V nor may the absorbed kernel run (its work-groups
+ * read every key row while others write their output rows). */
+static int output_may_alias_input(const forward_io *io) {
+    return io->out == io->q || io->out == io->h || is_sub_buffer(io->out) || is_sub_buffer(io->q) ||
+           (io->h && is_sub_buffer(io->h));
+}
+
+/* The output buffer is not read until the output projection, which no longer needs V: V can
+ * live there (one scratch buffer less at the peak) when the output holds it and the built-in
+ * core and projections are used. */
+static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io) {
+    size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim * sizeof(float);
+    return !mhfa_uses_application_core(&m->cfg) && !m->kernels.projection_clblast &&
+           !output_may_alias_input(io) && mem_size(io->out) >= v_bytes;
+}
+
 /* Q, K and V in the per-head layout: one launch for self-attention, two for cross-attention. */
 static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
                                   const forward_io *io) {
     if (m->kernels.projection_clblast)
         return mhfa_clblast_project_inputs(m, batch, n_query, graph_size, io->q, io->h);
     const int e = m->cfg.embed_dim;
-    cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = m->v_heads.mem;
+    cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = io->v;
     projection p = {m->kernels.project_to_heads,
                     "query/key/value projection",
                     io->q,
@@ -106,14 +136,15 @@ static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int gr
 }
 
 static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int graph_size,
-                                   size_t mask_count) {
+                                   size_t mask_count, int values_elsewhere) {
     mhfa_context *ctx = m->ctx;
     size_t e = (size_t)m->cfg.embed_dim, f = sizeof(float);
     size_t query_bytes = (size_t)batch * (size_t)n_query * e * f;
     size_t key_bytes = (size_t)batch * (size_t)graph_size * e * f;
     mhfa_status status = mhfa_buffer_reserve(ctx, &m->q_heads, query_bytes);
     if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->k_heads, key_bytes);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
+    if (status == MHFA_SUCCESS && !values_elsewhere)
+        status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
     /* The built-in kernels write each query's output over its own Q row, which only that work-item
      * reads: a context buffer of its own is needed only for the application's core. */
     if (status == MHFA_SUCCESS && mhfa_uses_application_core(&m->cfg))
@@ -178,12 +209,15 @@ static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_que
 }
 
 static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
-                                   const forward_io *io) {
+                                   forward_io *io) {
     const mhfa_config *cfg = &m->cfg;
-    if (mhfa_absorbed_chosen(m, n_query, graph_size))
+    if (mhfa_absorbed_chosen(m, n_query, graph_size) && !output_may_alias_input(io))
         return enqueue_absorbed_forward(m, batch, n_query, graph_size, io);
-    mhfa_status status = reserve_scratch(m, batch, n_query, graph_size, io->layout.count);
+    int values_elsewhere = values_in_output(m, batch, graph_size, io);
+    mhfa_status status =
+        reserve_scratch(m, batch, n_query, graph_size, io->layout.count, values_elsewhere);
     if (status != MHFA_SUCCESS) return status;
+    io->v = values_elsewhere ? io->out : m->v_heads.mem;
     if (io->mask) status = enqueue_mask_to_keep(m, io);
     if (status == MHFA_SUCCESS) status = project_inputs(m, batch, n_query, graph_size, io);
     if (status != MHFA_SUCCESS) return status;
@@ -191,7 +225,7 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
     args.q = m->q_heads.mem;
     args.k = m->k_heads.mem;
-    args.v = m->v_heads.mem;
+    args.v = io->v;
     args.out = mhfa_uses_application_core(cfg) ? m->context.mem : m->q_heads.mem;
     if (mhfa_uses_application_core(cfg))
         status = call_attention_fn(m, &args);
@@ -233,12 +267,6 @@ static void commit_forward(mhfa_module *m, int batch, int n_query, int graph_siz
     m->stored_valid = 1;
 }
 
-static size_t mem_size(cl_mem mem) {
-    size_t size = 0;
-    if (clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS) return 0;
-    return size;
-}
-
 static mhfa_status check_buffer(const mhfa_module *m, cl_mem mem, size_t bytes, const char *name) {
     size_t size = mem_size(mem);
     if (size < bytes)
@@ -260,7 +288,7 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     if (mask && !mask->data)
         return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT, "mask->data is NULL");
     mhfa_status status = check_shape(m, batch, n_query, graph_size, h != NULL);
-    forward_io io = {q, h, mask ? mask->data : NULL, out, {0}};
+    forward_io io = {q, h, mask ? mask->data : NULL, out, {0}, NULL};
     if (status == MHFA_SUCCESS && mask)
         status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
                                        graph_size, &io.layout);
