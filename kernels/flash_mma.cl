@@ -27,9 +27,9 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
 
     /* This lane's A fragments of the scaled queries (rows past the end: 0). */
     uint q_big[D_STEPS][4], q_small[D_STEPS][4];
-    #pragma unroll
+    MMA_UNROLL
     for (int s = 0; s < D_STEPS; s++)
-        #pragma unroll
+        MMA_UNROLL
         for (int i = 0; i < 4; i++) {
             const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
             const float value =
@@ -37,9 +37,9 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             split_tf32(value, &q_big[s][i], &q_small[s][i]);
         }
     float o[D_STEPS][4];
-    #pragma unroll
+    MMA_UNROLL
     for (int s = 0; s < D_STEPS; s++)
-        #pragma unroll
+        MMA_UNROLL
         for (int i = 0; i < 4; i++)
             o[s][i] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
@@ -59,36 +59,36 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         /* Independent blocks side by side in each step, so that products overlap. */
         float s[K_TILES][4];
         const int key_of_g = (g >> 1) + 4 * (g & 1);
-        #pragma unroll
+        MMA_UNROLL
         for (int n = 0; n < K_TILES; n++)
-            #pragma unroll
+            MMA_UNROLL
             for (int i = 0; i < 4; i++)
                 s[n][i] = 0.0f;
-        #pragma unroll
+        MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             uint k_big[K_TILES][2], k_small[K_TILES][2];
-            #pragma unroll
+            MMA_UNROLL
             for (int n = 0; n < K_TILES; n++) {
                 __local const float *kr = ks + (n * 8 + key_of_g) * KS_STRIDE + d * 8 + t;
                 split_tf32(kr[0], &k_big[n][0], &k_small[n][0]);
                 split_tf32(kr[4], &k_big[n][1], &k_small[n][1]);
             }
-            #pragma unroll
+            MMA_UNROLL
             for (int n = 0; n < K_TILES; n++)
                 mma_tf32(s[n], q_big[d], k_small[n], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int n = 0; n < K_TILES; n++)
                 mma_tf32(s[n], q_small[d], k_big[n], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int n = 0; n < K_TILES; n++)
                 mma_tf32(s[n], q_big[d], k_big[n], scratch);
         }
 
         /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
         float tile_max[2] = {-INFINITY, -INFINITY};
-        #pragma unroll
+        MMA_UNROLL
         for (int n = 0; n < K_TILES; n++)
-            #pragma unroll
+            MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int row = i < 2 ? row0 : row1, key = key0 + n * 8 + t + 4 * (i & 1);
                 const int ok = key < graph_size && row < n_query &&
@@ -97,24 +97,24 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 tile_max[i >> 1] = fmax(tile_max[i >> 1], s[n][i]);
             }
         float correction[2];
-        #pragma unroll
+        MMA_UNROLL
         for (int r = 0; r < 2; r++) {
             const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
             correction[r] = m_new == -INFINITY ? 1.0f : exp(m[r] - m_new);
             m[r] = m_new;
             l[r] *= correction[r];
         }
-        #pragma unroll
+        MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++)
-            #pragma unroll
+            MMA_UNROLL
             for (int i = 0; i < 4; i++)
                 o[d][i] *= correction[i >> 1];
 
         /* P (dropped out where training) as the A fragments of P V, one per 8 keys. */
-        #pragma unroll
+        MMA_UNROLL
         for (int n = 0; n < K_TILES; n++) {
             uint p_big[4], p_small[4];
-            #pragma unroll
+            MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, row = r ? row1 : row0, key = key0 + n * 8 + t + 4 * (i & 1);
                 float p = s[n][i] == -INFINITY ? 0.0f : exp(s[n][i] - m[r]);
@@ -127,25 +127,25 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 split_tf32(p, &p_big[r + 2 * (i & 1)], &p_small[r + 2 * (i & 1)]);
             }
             uint v_big[D_STEPS][2], v_small[D_STEPS][2];
-            #pragma unroll
+            MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++) {
                 __local const float *vr = vs + (n * 8 + t) * VS_STRIDE + d * 8 + g;
                 split_tf32(vr[0], &v_big[d][0], &v_small[d][0]);
                 split_tf32(vr[4 * VS_STRIDE], &v_big[d][1], &v_small[d][1]);
             }
-            #pragma unroll
+            MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++)
                 mma_tf32(o[d], p_big, v_small[d], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++)
                 mma_tf32(o[d], p_small, v_big[d], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++)
                 mma_tf32(o[d], p_big, v_big[d], scratch);
         }
     }
 
-    #pragma unroll
+    MMA_UNROLL
     for (int r = 0; r < 2; r++) {
         const float total = quad_sum(l[r], scratch);
         float inv = total > 0.0f ? 1.0f / total : 0.0f;
@@ -153,7 +153,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         const int row = r ? row1 : row0;
         if (row >= n_query) continue;
         __global float *to = out + ((size_t)bh * n_query + row) * HEAD_DIM + 2 * t;
-        #pragma unroll
+        MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             to[d * 8] = o[d][2 * r] * inv;
             to[d * 8 + 1] = o[d][2 * r + 1] * inv;

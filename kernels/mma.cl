@@ -15,6 +15,10 @@
 
 #ifdef MHFA_PTX_MMA
 #define MMA_SCRATCH 1 /* no scratch needed */
+/* Loops over fragment arrays are unrolled, or NVIDIA's compiler keeps the arrays in stack memory.
+ * (Not in the emulation: there the barriers of every product would make a CPU runtime compile
+ * hundreds of regions.) */
+#define MMA_UNROLL _Pragma("unroll")
 
 inline uint to_tf32(float v) {
     uint r;
@@ -32,6 +36,7 @@ inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float
 }
 #else
 #define MMA_SCRATCH (MMA_WARPS * (16 * 8 + 8 * 8))
+#define MMA_UNROLL
 
 /* cvt.rna: to 10 mantissa bits, nearest, ties away from zero. */
 inline uint to_tf32(float v) {

@@ -23,11 +23,11 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
     const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
     float acc[M_TILES][N_TILES][4];
-    #pragma unroll
+    MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++)
-        #pragma unroll
+        MMA_UNROLL
         for (int ni = 0; ni < N_TILES; ni++)
-            #pragma unroll
+            MMA_UNROLL
             for (int i = 0; i < 4; i++)
                 acc[mi][ni][i] = 0.0f;
 
@@ -51,7 +51,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                          x_next, w_next);
         for (int kk = 0; kk < TILE_K; kk += 8) {
             uint a_big[M_TILES][4], a_small[M_TILES][4];
-            #pragma unroll
+            MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++) {
                 __local const float *a = xs + (wm0 + mi * 16 + g) * XS_STRIDE + kk + t;
                 split_tf32(a[0], &a_big[mi][0], &a_small[mi][0]);
@@ -60,26 +60,26 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                 split_tf32(a[8 * XS_STRIDE + 4], &a_big[mi][3], &a_small[mi][3]);
             }
             uint b_big[N_TILES][2], b_small[N_TILES][2];
-            #pragma unroll
+            MMA_UNROLL
             for (int ni = 0; ni < N_TILES; ni++) {
                 __local const float *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
                 split_tf32(b[0], &b_big[ni][0], &b_small[ni][0]);
                 split_tf32(b[4 * WS_STRIDE], &b_big[ni][1], &b_small[ni][1]);
             }
             /* Independent tiles side by side in each step, so that products overlap. */
-            #pragma unroll
+            MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
-                #pragma unroll
+                MMA_UNROLL
                 for (int ni = 0; ni < N_TILES; ni++)
                     mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
-                #pragma unroll
+                MMA_UNROLL
                 for (int ni = 0; ni < N_TILES; ni++)
                     mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
-            #pragma unroll
+            MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
-                #pragma unroll
+                MMA_UNROLL
                 for (int ni = 0; ni < N_TILES; ni++)
                     mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
         }
@@ -88,23 +88,23 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     /* Offsets once per column and once per row, then one add per element. */
     __global float *y_of[N_TILES][2];
     size_t col_part[N_TILES][2];
-    #pragma unroll
+    MMA_UNROLL
     for (int ni = 0; ni < N_TILES; ni++)
-        #pragma unroll
+        MMA_UNROLL
         for (int q = 0; q < 2; q++) {
             int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
             y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
         }
-    #pragma unroll
+    MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++)
-        #pragma unroll
+        MMA_UNROLL
         for (int upper = 0; upper < 2; upper++) {
             int row = m0 + wm0 + mi * 16 + upper * 8 + g;
             if (row >= rows) continue;
             size_t row_part = row_offset(y_heads, row, seq_len, out_width);
-            #pragma unroll
+            MMA_UNROLL
             for (int ni = 0; ni < N_TILES; ni++)
-                #pragma unroll
+                MMA_UNROLL
                 for (int q = 0; q < 2; q++) {
                     int col = n0 + wn0 + ni * 8 + 2 * t + q;
                     if (col >= out_features) continue;
