@@ -26,24 +26,18 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++)
         MMA_UNROLL
-        for (int ni = 0; ni < N_TILES; ni++)
-            MMA_UNROLL
-            for (int i = 0; i < 4; i++)
-                acc[mi][ni][i] = 0.0f;
+    for (int ni = 0; ni < N_TILES; ni++)
+        MMA_UNROLL
+    for (int i = 0; i < 4; i++)
+        acc[mi][ni][i] = 0.0f;
 
     float x_next[LOADS_X], w_next[LOADS_W];
     fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
-        for (int l = 0; l < LOADS_X; l++) {
-            int i = tid + l * THREADS, r = i / TILE_K, c = i - r * TILE_K;
-            if (i < TILE_M * TILE_K) xs[r * XS_STRIDE + c] = x_next[l];
-        }
-        for (int l = 0; l < LOADS_W; l++) {
-            int i = tid + l * THREADS, r = i / TILE_N, c = i - r * TILE_N;
-            if (i < TILE_N * TILE_K) ws[r * WS_STRIDE + c] = w_next[l];
-        }
+        store_slices(x_next, w_next, xs, ws, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
+                     XS_STRIDE, WS_STRIDE, 0);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
             fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
@@ -70,18 +64,18 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
             MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
                 MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
+            for (int ni = 0; ni < N_TILES; ni++)
+                mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
             MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
                 MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
+            for (int ni = 0; ni < N_TILES; ni++)
+                mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
             MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++)
                 MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
+            for (int ni = 0; ni < N_TILES; ni++)
+                mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
         }
     }
 
@@ -91,27 +85,27 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     MMA_UNROLL
     for (int ni = 0; ni < N_TILES; ni++)
         MMA_UNROLL
-        for (int q = 0; q < 2; q++) {
-            int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
-            y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
-        }
+    for (int q = 0; q < 2; q++) {
+        int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
+        y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
+    }
     MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++)
         MMA_UNROLL
-        for (int upper = 0; upper < 2; upper++) {
-            int row = m0 + wm0 + mi * 16 + upper * 8 + g;
-            if (row >= rows) continue;
-            size_t row_part = row_offset(y_heads, row, seq_len, out_width);
+    for (int upper = 0; upper < 2; upper++) {
+        int row = m0 + wm0 + mi * 16 + upper * 8 + g;
+        if (row >= rows) continue;
+        size_t row_part = row_offset(y_heads, row, seq_len, out_width);
+        MMA_UNROLL
+        for (int ni = 0; ni < N_TILES; ni++)
             MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++)
-                MMA_UNROLL
-                for (int q = 0; q < 2; q++) {
-                    int col = n0 + wn0 + ni * 8 + 2 * t + q;
-                    if (col >= out_features) continue;
-                    float v = acc[mi][ni][upper * 2 + q];
-                    y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
-                }
+        for (int q = 0; q < 2; q++) {
+            int col = n0 + wn0 + ni * 8 + 2 * t + q;
+            if (col >= out_features) continue;
+            float v = acc[mi][ni][upper * 2 + q];
+            y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
         }
+    }
 }
 
 __kernel void project_to_heads(PROJECTION_ARGS) {

@@ -44,14 +44,8 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
-        for (int t = 0; t < LOADS_X; t++) {
-            int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K;
-            if (i < TILE_M * TILE_K) xs[c * XS_STRIDE + r] = x_next[t];
-        }
-        for (int t = 0; t < LOADS_W; t++) {
-            int i = tid + t * THREADS, r = i / TILE_N, c = i - r * TILE_N;
-            if (i < TILE_N * TILE_K) ws[r * WS_STRIDE + c] = w_next[t];
-        }
+        store_slices(x_next, w_next, xs, ws, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
+                     XS_STRIDE, WS_STRIDE, 1);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
             fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,

@@ -64,10 +64,29 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
     return build_projection(m, "project_vector", options);
 }
 
+/* Keeps the projection kernels just built if their work-group (local_x * local_y items, each
+ * group covering tile_n columns and tile_m rows) fits them; else releases them. */
+static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_y, size_t tile_n,
+                                   size_t tile_m) {
+    mhfa_kernels *k = &m->kernels;
+    size_t group = local_x * local_y;
+    if (!kernel_fits(m->ctx, k->project_to_heads, group) ||
+        !kernel_fits(m->ctx, k->project_to_rows, group)) {
+        release(&k->project_to_heads);
+        release(&k->project_to_rows);
+        return 0;
+    }
+    k->projection_vector = 0;
+    k->projection_local[0] = local_x;
+    k->projection_local[1] = local_y;
+    k->projection_tile[0] = tile_n;
+    k->projection_tile[1] = tile_m;
+    return 1;
+}
+
 /* Builds one tile size; *fits says whether it may be used. */
 static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
-    mhfa_kernels *k = &m->kernels;
     size_t group = (size_t)(t[0] / t[3]) * (size_t)(t[1] / t[4]);
     size_t local = (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float);
     *fits = 0;
@@ -78,20 +97,10 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
              "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d",
              m->head_dim, t[0], t[1], t[2], t[3], t[4]);
     mhfa_status status = build_projection(m, "project_tiled", options);
-    if (status != MHFA_SUCCESS) return status;
-    if (kernel_fits(ctx, k->project_to_heads, group) &&
-        kernel_fits(ctx, k->project_to_rows, group)) {
-        *fits = 1;
-        k->projection_vector = 0;
-        k->projection_local[0] = (size_t)(t[1] / t[4]);
-        k->projection_local[1] = (size_t)(t[0] / t[3]);
-        k->projection_tile[0] = (size_t)t[1];
-        k->projection_tile[1] = (size_t)t[0];
-        return MHFA_SUCCESS;
-    }
-    release(&k->project_to_heads);
-    release(&k->project_to_rows);
-    return MHFA_SUCCESS;
+    if (status == MHFA_SUCCESS)
+        *fits = keep_projection_if_fits(m, (size_t)(t[1] / t[4]), (size_t)(t[0] / t[3]),
+                                        (size_t)t[1], (size_t)t[0]);
+    return status;
 }
 
 /* Builds the tensor-core kernel for one shape; *fits says whether it may be used. */
@@ -113,20 +122,8 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     static const char *const names[2] = {"project_to_heads", "project_to_rows"};
     cl_kernel *const kernels[2] = {&k->project_to_heads, &k->project_to_rows};
     mhfa_status status = build_kernels(ctx, sources, 3, options, names, kernels, 2);
-    if (status != MHFA_SUCCESS) return status;
-    if (kernel_fits(ctx, k->project_to_heads, group) &&
-        kernel_fits(ctx, k->project_to_rows, group)) {
-        *fits = 1;
-        k->projection_vector = 0;
-        k->projection_local[0] = group;
-        k->projection_local[1] = 1;
-        k->projection_tile[0] = tile_n;
-        k->projection_tile[1] = tile_m;
-        return MHFA_SUCCESS;
-    }
-    release(&k->project_to_heads);
-    release(&k->project_to_rows);
-    return MHFA_SUCCESS;
+    if (status == MHFA_SUCCESS) *fits = keep_projection_if_fits(m, group, 1, tile_n, tile_m);
+    return status;
 }
 
 static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tuning) {
