@@ -165,8 +165,10 @@ typedef struct mhfa_mask_buffer {
  * mhfa_forward, float32, offset 0): q, h (NULL for self-attention), mask (NULL for none), out.
  * The forward starts after the num_wait events in wait_list; if event is not NULL it receives an
  * event that completes with the forward (release it with clReleaseEvent). The buffers must stay
- * alive and unchanged until then. The module's scratch buffers are reused by the next forward on
- * the same module, so forwards on one module are ordered by the queue. */
+ * alive and unchanged until then, and out is not to be read before: the forward may keep
+ * intermediate values there (out may be q itself, for a forward in place). The module's scratch
+ * buffers are reused by the next forward on the same module, so forwards on one module are
+ * ordered by the queue. */
 MHFA_API mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int graph_size,
                                           cl_mem q, cl_mem h, const mhfa_mask_buffer *mask,
                                           cl_mem out, cl_uint num_wait, const cl_event *wait_list,
