@@ -67,7 +67,14 @@ mhfa_status mhfa_build_absorbed(mhfa_module *m, const mhfa_tuning *tuning) {
     mhfa_status status = MHFA_SUCCESS;
     for (; !fits && status == MHFA_SUCCESS && group >= 1; group /= 2)
         status = try_group(m, group, keys, &fits);
-    return status; /* not fitting is no failure: the usual path stays */
+    /* Not fitting is no failure: the usual path stays. Nor is a failed build unless a tuning file
+     * asked for the kernel (the build log stays in the context's message). */
+    int asked = tuning->absorbed_mode == MHFA_ABSORBED_ALWAYS || tuning->absorbed_group;
+    if (status == MHFA_ERROR_BUILD_FAILED && !asked) {
+        m->kernels.absorbed = NULL;
+        status = MHFA_SUCCESS;
+    }
+    return status;
 }
 
 int mhfa_absorbed_chosen(const mhfa_module *m, int n_query, int graph_size) {
