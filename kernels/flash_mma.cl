@@ -28,20 +28,21 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     /* This lane's A fragments of the scaled queries (rows past the end: 0). */
     uint q_big[D_STEPS][4], q_small[D_STEPS][4];
     MMA_UNROLL
-    for (int s = 0; s < D_STEPS; s++)
+    for (int s = 0; s < D_STEPS; s++) {
         MMA_UNROLL
         for (int i = 0; i < 4; i++) {
             const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
-            const float value =
-                row < n_query ? q_head[(size_t)row * HEAD_DIM + dim] * scale : 0.0f;
+            const float value = row < n_query ? q_head[(size_t)row * HEAD_DIM + dim] * scale : 0.0f;
             split_tf32(value, &q_big[s][i], &q_small[s][i]);
         }
+    }
     float o[D_STEPS][4];
     MMA_UNROLL
-    for (int s = 0; s < D_STEPS; s++)
+    for (int s = 0; s < D_STEPS; s++) {
         MMA_UNROLL
         for (int i = 0; i < 4; i++)
             o[s][i] = 0.0f;
+    }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
 
     for (int key0 = 0; key0 < graph_size; key0 += BLOCK_K) {
@@ -60,10 +61,11 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         float s[K_TILES][4];
         const int key_of_g = (g >> 1) + 4 * (g & 1);
         MMA_UNROLL
-        for (int n = 0; n < K_TILES; n++)
+        for (int n = 0; n < K_TILES; n++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
                 s[n][i] = 0.0f;
+        }
         MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             uint k_big[K_TILES][2], k_small[K_TILES][2];
@@ -87,7 +89,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
         float tile_max[2] = {-INFINITY, -INFINITY};
         MMA_UNROLL
-        for (int n = 0; n < K_TILES; n++)
+        for (int n = 0; n < K_TILES; n++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int row = i < 2 ? row0 : row1, key = key0 + n * 8 + t + 4 * (i & 1);
@@ -96,6 +98,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 s[n][i] = ok ? s[n][i] : -INFINITY;
                 tile_max[i >> 1] = fmax(tile_max[i >> 1], s[n][i]);
             }
+        }
         float correction[2];
         MMA_UNROLL
         for (int r = 0; r < 2; r++) {
@@ -105,10 +108,11 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             l[r] *= correction[r];
         }
         MMA_UNROLL
-        for (int d = 0; d < D_STEPS; d++)
+        for (int d = 0; d < D_STEPS; d++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
                 o[d][i] *= correction[i >> 1];
+        }
 
         /* P (dropped out where training) as the A fragments of P V, one per 8 keys. */
         MMA_UNROLL

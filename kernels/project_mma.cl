@@ -24,12 +24,14 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
     float acc[M_TILES][N_TILES][4];
     MMA_UNROLL
-    for (int mi = 0; mi < M_TILES; mi++)
+    for (int mi = 0; mi < M_TILES; mi++) {
         MMA_UNROLL
-    for (int ni = 0; ni < N_TILES; ni++)
-        MMA_UNROLL
-    for (int i = 0; i < 4; i++)
-        acc[mi][ni][i] = 0.0f;
+        for (int ni = 0; ni < N_TILES; ni++) {
+            MMA_UNROLL
+            for (int i = 0; i < 4; i++)
+                acc[mi][ni][i] = 0.0f;
+        }
+    }
 
     float x_next[LOADS_X], w_next[LOADS_W];
     fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
@@ -62,20 +64,23 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
             }
             /* Independent tiles side by side in each step, so that products overlap. */
             MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++)
+            for (int mi = 0; mi < M_TILES; mi++) {
                 MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++)
-                mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
+            }
             MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++)
+            for (int mi = 0; mi < M_TILES; mi++) {
                 MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++)
-                mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
+            }
             MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++)
+            for (int mi = 0; mi < M_TILES; mi++) {
                 MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++)
-                mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
+                for (int ni = 0; ni < N_TILES; ni++)
+                    mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
+            }
         }
     }
 
@@ -83,27 +88,30 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     __global float *y_of[N_TILES][2];
     size_t col_part[N_TILES][2];
     MMA_UNROLL
-    for (int ni = 0; ni < N_TILES; ni++)
+    for (int ni = 0; ni < N_TILES; ni++) {
         MMA_UNROLL
-    for (int q = 0; q < 2; q++) {
-        int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
-        y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
+        for (int q = 0; q < 2; q++) {
+            int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
+            y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
+        }
     }
     MMA_UNROLL
-    for (int mi = 0; mi < M_TILES; mi++)
+    for (int mi = 0; mi < M_TILES; mi++) {
         MMA_UNROLL
-    for (int upper = 0; upper < 2; upper++) {
-        int row = m0 + wm0 + mi * 16 + upper * 8 + g;
-        if (row >= rows) continue;
-        size_t row_part = row_offset(y_heads, row, seq_len, out_width);
-        MMA_UNROLL
-        for (int ni = 0; ni < N_TILES; ni++)
+        for (int upper = 0; upper < 2; upper++) {
+            int row = m0 + wm0 + mi * 16 + upper * 8 + g;
+            if (row >= rows) continue;
+            size_t row_part = row_offset(y_heads, row, seq_len, out_width);
             MMA_UNROLL
-        for (int q = 0; q < 2; q++) {
-            int col = n0 + wn0 + ni * 8 + 2 * t + q;
-            if (col >= out_features) continue;
-            float v = acc[mi][ni][upper * 2 + q];
-            y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
+            for (int ni = 0; ni < N_TILES; ni++) {
+                MMA_UNROLL
+                for (int q = 0; q < 2; q++) {
+                    int col = n0 + wn0 + ni * 8 + 2 * t + q;
+                    if (col >= out_features) continue;
+                    float v = acc[mi][ni][upper * 2 + q];
+                    y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
+                }
+            }
         }
     }
 }

@@ -89,15 +89,15 @@ enum {
     MHFA_PROJECTION_MMA = 4
 };
 typedef struct mhfa_tuning {
-    int projection_kind;               /* 0: built-in choice */
-    int tiled[5];                      /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
-    int mma[5];                        /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
-    int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
-    int flash_block_q, flash_block_k;  /* 0: built-in choice */
-    int flash_vector;                  /* 1: attention_vector.cl with flash_block_k keys a step */
-    int flash_mma; /* 1: flash_mma.cl, flash_block_q warps of 16 queries, flash_block_k keys */
-    int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
-    int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
+    int projection_kind;              /* 0: built-in choice */
+    int tiled[5];                     /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int mma[5];                       /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
+    int rows_per_item, vectors;       /* vector projection: rows, and 16-column vectors per item */
+    int flash_block_q, flash_block_k; /* 0: built-in choice */
+    int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
+    int flash_mma;     /* 1: flash_mma.cl, flash_block_q warps of 16 queries, flash_block_k keys */
+    int decode_chunk;  /* keys per work-item of attention_decode.cl; 0: built in */
+    int absorbed_mode; /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
     int absorbed_group, absorbed_keys; /* absorbed_attention.cl's GROUP and KEYS; 0: built in */
 } mhfa_tuning;
 enum { MHFA_ABSORBED_OFF = 1, MHFA_ABSORBED_ALWAYS = 2 };
