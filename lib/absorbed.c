@@ -27,27 +27,19 @@ static mhfa_status try_group(mhfa_module *m, size_t group, size_t keys, int *fit
     size_t e = (size_t)m->cfg.embed_dim;
     *fits = 0;
     size_t private_floats = h * per_item(din, group) + h + 2 * per_item(e, group);
-    if (group > ctx->info.max_work_group_size || private_floats > PRIVATE_FLOATS_LIMIT ||
-        local_bytes(m, keys) > ctx->info.local_mem_size)
+    if (private_floats > PRIVATE_FLOATS_LIMIT ||
+        !mhfa_group_fits_device(ctx, group, local_bytes(m, keys)))
         return MHFA_SUCCESS;
     char options[160];
     snprintf(options, sizeof options,
              "-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu", m->cfg.n_heads,
              m->head_dim, m->cfg.input_dim, group, keys);
-    const char *all[2] = {"common", "absorbed_attention"};
-    cl_program program;
-    mhfa_status status = mhfa_get_program(ctx, all, 2, options, &program);
-    if (status == MHFA_SUCCESS)
-        status = mhfa_create_kernel(ctx, program, "absorbed_attention", &m->kernels.absorbed);
+    static const char *const sources[1] = {"absorbed_attention"};
+    static const char *const names[1] = {"absorbed_attention"};
+    cl_kernel *const kernels[1] = {&m->kernels.absorbed};
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    size_t limit = 0;
-    cl_ulong local = 0;
-    cl_int err = clGetKernelWorkGroupInfo(m->kernels.absorbed, ctx->device,
-                                          CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetKernelWorkGroupInfo(m->kernels.absorbed, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE,
-                                       sizeof local, &local, NULL);
-    *fits = err == CL_SUCCESS && group <= limit && local <= ctx->info.local_mem_size;
+    *fits = mhfa_kernel_fits(ctx, m->kernels.absorbed, group);
     if (*fits) {
         m->kernels.absorbed_group = group;
     } else {

@@ -156,6 +156,14 @@ struct mhfa_module {
 };
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
+/* Builds common.cl + the named sources (at most 3) with options, and creates the named kernels. */
+mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
+                               const char *options, const char *const *names,
+                               cl_kernel *const *kernels, int n_kernels);
+/* Whether a work-group of group_size items using local_bytes of local memory fits the device
+ * (checked before building), and whether it fits the built kernel's own limits. */
+int mhfa_group_fits_device(const mhfa_context *ctx, size_t group_size, size_t local_bytes);
+int mhfa_kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size);
 
 /* The application's attention_fn replaces the built-in core, except on the manual path. */
 static inline int mhfa_uses_application_core(const mhfa_config *cfg) {

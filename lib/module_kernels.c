@@ -15,7 +15,11 @@ static const int tiled_candidates[][5] = {
 /* Rows per work-item of the vector (CPU) projection. */
 enum { VECTOR_ROWS_PER_ITEM = 8 };
 
-static int kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size) {
+int mhfa_group_fits_device(const mhfa_context *ctx, size_t group_size, size_t local_bytes) {
+    return group_size <= ctx->info.max_work_group_size && local_bytes <= ctx->info.local_mem_size;
+}
+
+int mhfa_kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size) {
     size_t limit = 0;
     cl_ulong local = 0;
     if (clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit,
@@ -31,10 +35,9 @@ static void release(cl_kernel *kernel) {
     *kernel = NULL;
 }
 
-/* Builds common.cl + the named sources with options, and creates the named kernels. */
-static mhfa_status build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
-                                 const char *options, const char *const *names,
-                                 cl_kernel *const *kernels, int n_kernels) {
+mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
+                               const char *options, const char *const *names,
+                               cl_kernel *const *kernels, int n_kernels) {
     const char *all[4] = {"common"};
     for (int i = 0; i < n_sources; i++)
         all[i + 1] = sources[i];
@@ -49,7 +52,7 @@ static mhfa_status build_projection(mhfa_module *m, const char *source, const ch
     static const char *const names[2] = {"project_to_heads", "project_to_rows"};
     cl_kernel *const kernels[2] = {&m->kernels.project_to_heads, &m->kernels.project_to_rows};
     const char *sources[2] = {"project_common", source};
-    return build_kernels(m->ctx, sources, 2, options, names, kernels, 2);
+    return mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, 2);
 }
 
 /* The float16 kernel: no local memory, any work-group size. */
@@ -70,8 +73,8 @@ static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_
                                    size_t tile_m) {
     mhfa_kernels *k = &m->kernels;
     size_t group = local_x * local_y;
-    if (!kernel_fits(m->ctx, k->project_to_heads, group) ||
-        !kernel_fits(m->ctx, k->project_to_rows, group)) {
+    if (!mhfa_kernel_fits(m->ctx, k->project_to_heads, group) ||
+        !mhfa_kernel_fits(m->ctx, k->project_to_rows, group)) {
         release(&k->project_to_heads);
         release(&k->project_to_rows);
         return 0;
@@ -90,8 +93,7 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
     size_t group = (size_t)(t[0] / t[3]) * (size_t)(t[1] / t[4]);
     size_t local = (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float);
     *fits = 0;
-    if (group > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
-        return MHFA_SUCCESS;
+    if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d",
@@ -103,17 +105,22 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
     return status;
 }
 
+/* mma.cl's MMA_SCRATCH: local floats for its emulation (a 16x8 and an 8x8 operand per warp), 1
+ * where PTX runs the products. */
+static size_t mma_scratch_floats(const mhfa_context *ctx, size_t warps) {
+    return mhfa_has_ptx_mma(ctx) ? 1 : warps * (16 * 8 + 8 * 8);
+}
+
 /* Builds the tensor-core kernel for one shape; *fits says whether it may be used. */
 static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
     mhfa_kernels *k = &m->kernels;
     size_t group = 32 * (size_t)t[1] * (size_t)t[2];
     size_t tile_m = (size_t)t[1] * t[3], tile_n = (size_t)t[2] * t[4];
-    size_t scratch = mhfa_has_ptx_mma(ctx) ? 1 : (size_t)t[1] * t[2] * (16 * 8 + 8 * 8);
+    size_t scratch = mma_scratch_floats(ctx, (size_t)t[1] * t[2]);
     size_t local = sizeof(float) * (tile_m * (t[0] + 4) + (size_t)t[0] * (tile_n + 8) + scratch);
     *fits = 0;
-    if (group > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
-        return MHFA_SUCCESS;
+    if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d",
@@ -121,7 +128,7 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     static const char *const sources[3] = {"mma", "project_common", "project_mma"};
     static const char *const names[2] = {"project_to_heads", "project_to_rows"};
     cl_kernel *const kernels[2] = {&k->project_to_heads, &k->project_to_rows};
-    mhfa_status status = build_kernels(ctx, sources, 3, options, names, kernels, 2);
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 3, options, names, kernels, 2);
     if (status == MHFA_SUCCESS) *fits = keep_projection_if_fits(m, group, 1, tile_n, tile_m);
     return status;
 }
@@ -155,7 +162,7 @@ static mhfa_status build_clblast_projection(mhfa_module *m) {
     char options[32];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d", m->head_dim);
     k->projection_clblast = 1;
-    return build_kernels(m->ctx, sources, 2, options, names, kernels, 3);
+    return mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, 3);
 }
 
 static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) {
@@ -174,8 +181,7 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *
     *fits = 0;
     size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
     if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (size_t)(block_k + 1);
-    if ((size_t)block_q > ctx->info.max_work_group_size || local > ctx->info.local_mem_size)
-        return MHFA_SUCCESS;
+    if (!mhfa_group_fits_device(ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
     char options[160];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d", m->head_dim,
              block_q, block_k);
@@ -183,9 +189,9 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *
     const char *names[1] = {m->cfg.store_attn_weights ? "attention_with_weights"
                                                       : "flash_attention"};
     cl_kernel *const kernels[1] = {&m->kernels.attention};
-    mhfa_status status = build_kernels(ctx, sources, 1, options, names, kernels, 1);
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = kernel_fits(ctx, m->kernels.attention, (size_t)block_q);
+    *fits = mhfa_kernel_fits(ctx, m->kernels.attention, (size_t)block_q);
     if (*fits)
         m->kernels.attention_block_q = (size_t)block_q;
     else
@@ -202,18 +208,17 @@ static mhfa_status build_vector_attention(mhfa_module *m, int block_k) {
                                                       : "vector_attention"};
     cl_kernel *const kernels[1] = {&m->kernels.attention};
     m->kernels.attention_vector = 1;
-    return build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
+    return mhfa_build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
 }
 
 /* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
 static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int *fits) {
     mhfa_context *ctx = m->ctx;
     size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
-    size_t scratch = mhfa_has_ptx_mma(ctx) ? 1 : (size_t)warps * (16 * 8 + 8 * 8);
+    size_t scratch = mma_scratch_floats(ctx, (size_t)warps);
     size_t local = sizeof(float) * ((size_t)block_k * (2 * d + 12) + scratch);
     *fits = 0;
-    if (m->cfg.store_attn_weights || d % 8 || group > ctx->info.max_work_group_size ||
-        local > ctx->info.local_mem_size)
+    if (m->cfg.store_attn_weights || d % 8 || !mhfa_group_fits_device(ctx, group, local))
         return MHFA_SUCCESS;
     char options[160];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d", m->head_dim,
@@ -221,9 +226,9 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int
     static const char *const sources[2] = {"mma", "flash_mma"};
     static const char *const names[1] = {"flash_attention_mma"};
     cl_kernel *const kernels[1] = {&m->kernels.attention};
-    mhfa_status status = build_kernels(ctx, sources, 2, options, names, kernels, 1);
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 2, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = kernel_fits(ctx, m->kernels.attention, group);
+    *fits = mhfa_kernel_fits(ctx, m->kernels.attention, group);
     if (*fits) {
         m->kernels.attention_mma = 1;
         m->kernels.attention_block_q = 16 * (size_t)warps;
@@ -269,7 +274,7 @@ static mhfa_status build_decode(mhfa_module *m, const mhfa_tuning *tuning) {
     static const char *const names[2] = {"decode_partial", "decode_merge"};
     cl_kernel *const kernels[2] = {&m->kernels.decode_partial, &m->kernels.decode_merge};
     m->kernels.decode_chunk = chunk;
-    return build_kernels(m->ctx, sources, 1, options, names, kernels, 2);
+    return mhfa_build_kernels(m->ctx, sources, 1, options, names, kernels, 2);
 }
 
 mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
@@ -277,7 +282,8 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     mhfa_tuning_lookup(m->ctx, m->head_dim, &tuning);
     static const char *const mask_sources[1] = {"mask"}, *const mask_names[1] = {"mask_to_keep"};
     cl_kernel *const mask_kernels[1] = {&m->kernels.mask_to_keep};
-    mhfa_status status = build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
+    mhfa_status status =
+        mhfa_build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
     if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
     if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg))
         status = build_attention(m, &tuning);
