@@ -27,11 +27,15 @@ typedef float vec;
 #endif
 #define DV (HEAD_DIM / VW)
 
-/* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end. */
+#define TILE_LOADS ((BLOCK_K * DV + BLOCK_Q - 1) / BLOCK_Q)
+
+/* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end.
+ * A fixed trip count lets the compiler issue every load before the first store. */
 inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const float *k_head,
                       __global const float *v_head, int k0, int in_tile) {
-    for (int i = get_local_id(0); i < BLOCK_K * DV; i += BLOCK_Q) {
-        int r = i / DV, c = i - r * DV;
+    for (int j = 0; j < TILE_LOADS; j++) {
+        int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
+        if (i >= BLOCK_K * DV) break;
         size_t at = (size_t)(k0 + r) * HEAD_DIM;
         ks[r][c] = r < in_tile ? LOAD(c, k_head + at) : (vec)(0.0f);
         vs[r][c] = r < in_tile ? LOAD(c, v_head + at) : (vec)(0.0f);

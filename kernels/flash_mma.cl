@@ -1,5 +1,6 @@
 /* Flash attention on tensor cores (3xTF32 through mma.cl), for HEAD_DIM a multiple of 8: each warp
- * owns 16 queries of one (batch, head); K and V pass through local memory BLOCK_K keys at a time.
+ * owns 16 queries of one (batch, head); K and V pass through local memory BLOCK_K keys at a time,
+ * split into TF32 parts as they are stored.
  * Per tile, S = Q K^T in C fragments (16 x BLOCK_K), the online softmax on them (a row's max over
  * the quad's lanes), then O += P V with P taken straight from S's registers: the keys of each
  * 8-column block of S are permuted (column c holds key sigma(c) = c / 2 + 4 (c % 2)), so that the
@@ -8,15 +9,35 @@
  * Layouts as in flash_attention.cl. Work-group: 32 * WARPS work-items; grid:
  * (ceil(n_query / (16 * WARPS)) * 32 * WARPS, batch * n_heads). */
 
-#define MMA_WARPS WARPS
-#define THREADS   (32 * WARPS)
-#define D_STEPS   (HEAD_DIM / 8) /* k-steps of Q K^T, n-tiles of P V */
-#define K_TILES   (BLOCK_K / 8)  /* n-tiles of Q K^T, k-steps of P V */
-#define KS_STRIDE (HEAD_DIM + 4) /* lanes read rows sigma(g), columns t: 32 different banks */
-#define VS_STRIDE (HEAD_DIM + 8) /* lanes read rows t, columns g: 32 different banks */
+#define MMA_WARPS   WARPS
+#define THREADS     (32 * WARPS)
+#define D_STEPS     (HEAD_DIM / 8) /* k-steps of Q K^T, n-tiles of P V */
+#define K_TILES     (BLOCK_K / 8)  /* n-tiles of Q K^T, k-steps of P V */
+#define KS_STRIDE   (HEAD_DIM + 4) /* lanes read rows sigma(g), columns t: 32 different banks */
+#define VS_STRIDE   (HEAD_DIM + 8) /* lanes read rows t, columns g: 32 different banks */
+#define KS_PLANE    (BLOCK_K * KS_STRIDE)
+#define VS_PLANE    (BLOCK_K * VS_STRIDE)
+#define TILE_FLOATS (BLOCK_K * HEAD_DIM)
+#define TILE_LOADS  ((TILE_FLOATS + THREADS - 1) / THREADS)
+
+/* This work-item's share of the tile of keys and values from key0 on: one run of
+ * BLOCK_K * HEAD_DIM floats each, zeros past the end. Fixed trip count: all loads in flight. */
+inline void fetch_tile(__global const float *k_head, __global const float *v_head, int key0,
+                       int graph_size, float *k_next, float *v_next) {
+#pragma unroll
+    for (int j = 0; j < TILE_LOADS; j++) {
+        const int i = get_local_id(0) + j * THREADS;
+        const int present = i < TILE_FLOATS && key0 + i / HEAD_DIM < graph_size;
+        const size_t at = (size_t)key0 * HEAD_DIM + i;
+        k_next[j] = present ? k_head[at] : 0.0f;
+        v_next[j] = present ? v_head[at] : 0.0f;
+    }
+}
 
 __kernel void flash_attention_mma(ATTENTION_ARGS) {
-    __local float ks[BLOCK_K * KS_STRIDE], vs[BLOCK_K * VS_STRIDE], scratch[MMA_SCRATCH];
+    /* K and V split into TF32 big and small planes, each element once for all warps */
+    __local uint ks[2 * KS_PLANE], vs[2 * VS_PLANE];
+    __local float scratch[MMA_SCRATCH];
     const int tid = get_local_id(0), lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
     const int row0 = get_group_id(0) * 16 * WARPS + (tid >> 5) * 16 + g, row1 = row0 + 8;
@@ -45,19 +66,28 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
 
+    /* The next tile's keys and values are fetched into registers while this one is used. */
+    float k_next[TILE_LOADS], v_next[TILE_LOADS];
+    fetch_tile(k_head, v_head, 0, graph_size, k_next, v_next);
     for (int key0 = 0; key0 < graph_size; key0 += BLOCK_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the last tile is no longer read */
-        for (int i = tid; i < BLOCK_K * HEAD_DIM; i += THREADS) {
-            const int r = i / HEAD_DIM, c = i - r * HEAD_DIM;
-            const size_t at = (size_t)(key0 + r) * HEAD_DIM + c;
-            const int present = key0 + r < graph_size;
-            ks[r * KS_STRIDE + c] = present ? k_head[at] : 0.0f;
-            vs[r * VS_STRIDE + c] = present ? v_head[at] : 0.0f;
+#pragma unroll
+        for (int j = 0; j < TILE_LOADS; j++) {
+            const int i = tid + j * THREADS, r = i / HEAD_DIM, c = i - r * HEAD_DIM;
+            if (i >= TILE_FLOATS) break;
+            uint big, small;
+            split_tf32(k_next[j], &big, &small);
+            ks[r * KS_STRIDE + c] = big;
+            ks[KS_PLANE + r * KS_STRIDE + c] = small;
+            split_tf32(v_next[j], &big, &small);
+            vs[r * VS_STRIDE + c] = big;
+            vs[VS_PLANE + r * VS_STRIDE + c] = small;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (key0 + BLOCK_K < graph_size)
+            fetch_tile(k_head, v_head, key0 + BLOCK_K, graph_size, k_next, v_next);
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
-        /* Independent blocks side by side in each step, so that products overlap. */
         float s[K_TILES][4];
         const int key_of_g = (g >> 1) + 4 * (g & 1);
         MMA_UNROLL
@@ -71,19 +101,15 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             uint k_big[K_TILES][2], k_small[K_TILES][2];
             MMA_UNROLL
             for (int n = 0; n < K_TILES; n++) {
-                __local const float *kr = ks + (n * 8 + key_of_g) * KS_STRIDE + d * 8 + t;
-                split_tf32(kr[0], &k_big[n][0], &k_small[n][0]);
-                split_tf32(kr[4], &k_big[n][1], &k_small[n][1]);
+                __local const uint *kr = ks + (n * 8 + key_of_g) * KS_STRIDE + d * 8 + t;
+                k_big[n][0] = kr[0];
+                k_big[n][1] = kr[4];
+                k_small[n][0] = kr[KS_PLANE];
+                k_small[n][1] = kr[KS_PLANE + 4];
             }
             MMA_UNROLL
             for (int n = 0; n < K_TILES; n++)
-                mma_tf32(s[n], q_big[d], k_small[n], scratch);
-            MMA_UNROLL
-            for (int n = 0; n < K_TILES; n++)
-                mma_tf32(s[n], q_small[d], k_big[n], scratch);
-            MMA_UNROLL
-            for (int n = 0; n < K_TILES; n++)
-                mma_tf32(s[n], q_big[d], k_big[n], scratch);
+                mma_3xtf32(s[n], q_big[d], q_small[d], k_big[n], k_small[n], scratch);
         }
 
         /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
@@ -107,14 +133,16 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             m[r] = m_new;
             l[r] *= correction[r];
         }
+
+        /* P (dropped out where training) as the A fragments of P V, one per 8 keys. The tile's
+         * P V goes into a fresh sum, added to o in float32 (mma_3xtf32). */
+        float pv[D_STEPS][4];
         MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
-                o[d][i] *= correction[i >> 1];
+                pv[d][i] = 0.0f;
         }
-
-        /* P (dropped out where training) as the A fragments of P V, one per 8 keys. */
         MMA_UNROLL
         for (int n = 0; n < K_TILES; n++) {
             uint p_big[4], p_small[4];
@@ -133,19 +161,21 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             uint v_big[D_STEPS][2], v_small[D_STEPS][2];
             MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++) {
-                __local const float *vr = vs + (n * 8 + t) * VS_STRIDE + d * 8 + g;
-                split_tf32(vr[0], &v_big[d][0], &v_small[d][0]);
-                split_tf32(vr[4 * VS_STRIDE], &v_big[d][1], &v_small[d][1]);
+                __local const uint *vr = vs + (n * 8 + t) * VS_STRIDE + d * 8 + g;
+                v_big[d][0] = vr[0];
+                v_big[d][1] = vr[4 * VS_STRIDE];
+                v_small[d][0] = vr[VS_PLANE];
+                v_small[d][1] = vr[VS_PLANE + 4 * VS_STRIDE];
             }
             MMA_UNROLL
             for (int d = 0; d < D_STEPS; d++)
-                mma_tf32(o[d], p_big, v_small[d], scratch);
+                mma_3xtf32(pv[d], p_big, p_small, v_big[d], v_small[d], scratch);
+        }
+        MMA_UNROLL
+        for (int d = 0; d < D_STEPS; d++) {
             MMA_UNROLL
-            for (int d = 0; d < D_STEPS; d++)
-                mma_tf32(o[d], p_small, v_big[d], scratch);
-            MMA_UNROLL
-            for (int d = 0; d < D_STEPS; d++)
-                mma_tf32(o[d], p_big, v_big[d], scratch);
+            for (int i = 0; i < 4; i++)
+                o[d][i] = o[d][i] * correction[i >> 1] + pv[d][i];
         }
     }
 

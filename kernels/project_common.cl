@@ -43,18 +43,27 @@ inline void store_output(__global float *y0, __global float *y1, __global float 
     y[row_offset(y_heads, row, seq_len, out_width) + col_part] = value;
 }
 
+/* For the tiled kernels: each tile row's offset in x, once per tile (in the per-head layout a
+ * row's offset takes a division), -1 past the last row. A barrier must follow before it is read. */
+inline void fill_row_offsets(__local long *x_rows, int x_heads, int m0, int rows, int seq_len,
+                             int in_features, int tid, int tile_m, int threads) {
+    for (int r = tid; r < tile_m; r += threads)
+        x_rows[r] = m0 + r < rows ? (long)row_offset(x_heads, m0 + r, seq_len, in_features) : -1;
+}
+
 /* For the tiled kernels: this work-item's share (element tid + t * threads, row-major) of the
- * tile_m x tile_k slice of x at (m0, k0) and the tile_k x tile_n slice of w_t at (k0, n0), zeros
- * past the edges; the next slices are fetched into registers while the current ones are used. */
-inline void fetch_slices(__global const float *x, int x_heads, __global const float *w_t, int ld_w,
-                         int col0, int rows, int in_features, int out_features, int seq_len, int m0,
-                         int n0, int k0, int tid, int tile_m, int tile_n, int tile_k, int threads,
-                         int loads_x, int loads_w, float *x_next, float *w_next) {
+ * tile_m x tile_k slice of x at (x_rows, k0) and the tile_k x tile_n slice of w_t at (k0, n0),
+ * zeros past the edges. All loads are issued before any is used (fixed trip counts), so that
+ * their latencies overlap. */
+inline void fetch_slices(__global const float *x, __local const long *x_rows, int x_heads,
+                         __global const float *w_t, int ld_w, int col0, int in_features,
+                         int out_features, int seq_len, int n0, int k0, int tid, int tile_m,
+                         int tile_n, int tile_k, int threads, int loads_x, int loads_w,
+                         float *x_next, float *w_next) {
     for (int t = 0; t < loads_x; t++) {
-        int i = tid + t * threads, r = i / tile_k, c = i - r * tile_k, row = m0 + r, k = k0 + c;
-        x_next[t] = i < tile_m * tile_k && row < rows && k < in_features
-                        ? x[element_offset(x_heads, row, k, seq_len, in_features)]
-                        : 0.0f;
+        int i = tid + t * threads, r = i / tile_k, c = i - r * tile_k, k = k0 + c;
+        long row = i < tile_m * tile_k ? x_rows[r] : -1;
+        x_next[t] = row >= 0 && k < in_features ? x[row + col_offset(x_heads, k, seq_len)] : 0.0f;
     }
     for (int t = 0; t < loads_w; t++) {
         int i = tid + t * threads, r = i / tile_n, c = i - r * tile_n, k = k0 + r, col = n0 + c;

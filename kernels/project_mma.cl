@@ -1,9 +1,10 @@
 /* Projections on tensor cores, float32 accurate through 3xTF32 (mma.cl).
  *
  * A work-group of WARPS_M x WARPS_N warps computes a TILE_M x TILE_N block of y through TILE_K-deep
- * slices of x and w_t in local memory (the next slices fetched into registers meanwhile); a warp
- * owns WM x WN of it as (WM / 16) x (WN / 8) mma tiles.
- * Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl and project_common.cl. */
+ * slices of x and w_t in local memory; a warp owns WM x WN of it as (WM / 16) x (WN / 8) mma
+ * tiles. The slices are stored split into TF32 big and small parts (a plane each), so that every
+ * element is split once rather than by each warp that reads it. Work-group: (32 * WARPS_M *
+ * WARPS_N, 1). Needs common.cl, mma.cl and project_common.cl. */
 
 #define THREADS   (32 * WARPS_M * WARPS_N)
 #define TILE_M    (WARPS_M * WM)
@@ -12,76 +13,106 @@
 #define N_TILES   (WN / 8)
 #define XS_STRIDE (TILE_K + 4) /* lanes (g, t) read rows g, columns t: 32 different banks */
 #define WS_STRIDE (TILE_N + 8) /* lanes read rows t, columns g: 32 different banks */
-#define LOADS_X   ((TILE_M * TILE_K + THREADS - 1) / THREADS)
-#define LOADS_W   ((TILE_N * TILE_K + THREADS - 1) / THREADS)
 #define MMA_WARPS (WARPS_M * WARPS_N)
+#define XS_PLANE  (TILE_M * XS_STRIDE)
+#define WS_PLANE  (TILE_K * WS_STRIDE)
 
-inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
-                         __local float *ws, __local float *scratch) {
-    const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5;
-    const int g = lane >> 2, t = lane & 3;
-    const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
-    const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
-    float acc[M_TILES][N_TILES][4];
+#define LOADS_X ((TILE_M * TILE_K + THREADS - 1) / THREADS)
+#define LOADS_W ((TILE_K * TILE_N + THREADS - 1) / THREADS)
+
+/* Stores what fetch_slices fetched, split: x's slice as [2][TILE_M][XS_STRIDE], w_t's as
+ * [2][TILE_K][WS_STRIDE], big parts first. */
+inline void store_split_slices(const float *x_part, const float *w_part, __local uint *xs,
+                               __local uint *ws, int tid) {
+    uint big, small;
+#pragma unroll
+    for (int j = 0; j < LOADS_X; j++) {
+        const int i = tid + j * THREADS, r = i / TILE_K, c = i - r * TILE_K;
+        if (i >= TILE_M * TILE_K) break;
+        split_tf32(x_part[j], &big, &small);
+        xs[r * XS_STRIDE + c] = big;
+        xs[XS_PLANE + r * XS_STRIDE + c] = small;
+    }
+#pragma unroll
+    for (int j = 0; j < LOADS_W; j++) {
+        const int i = tid + j * THREADS, r = i / TILE_N, c = i - r * TILE_N;
+        if (i >= TILE_K * TILE_N) break;
+        split_tf32(w_part[j], &big, &small);
+        ws[r * WS_STRIDE + c] = big;
+        ws[WS_PLANE + r * WS_STRIDE + c] = small;
+    }
+}
+
+/* to += from over a warp tile's C fragments; to = 0 where from is NULL. */
+inline void add_tiles(float to[M_TILES][N_TILES][4], float from[M_TILES][N_TILES][4]) {
     MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++) {
         MMA_UNROLL
         for (int ni = 0; ni < N_TILES; ni++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
-                acc[mi][ni][i] = 0.0f;
+                to[mi][ni][i] = from ? to[mi][ni][i] + from[mi][ni][i] : 0.0f;
         }
     }
+}
 
+inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint *xs,
+                         __local uint *ws, __local long *x_rows, __local float *scratch) {
+    const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
+    const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
+    float acc[M_TILES][N_TILES][4];
+    add_tiles(acc, NULL);
+    fill_row_offsets(x_rows, x_heads, m0, rows, seq_len, in_features, tid, TILE_M, THREADS);
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* The next slices are fetched into registers while the current ones are multiplied. */
     float x_next[LOADS_X], w_next[LOADS_W];
-    fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
+    fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0,
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
-        store_slices(x_next, w_next, xs, ws, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
-                     XS_STRIDE, WS_STRIDE, 0);
+        store_split_slices(x_next, w_next, xs, ws, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
-            fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
+            fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
                          n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
                          x_next, w_next);
+        /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
+        float slice[M_TILES][N_TILES][4];
+        add_tiles(slice, NULL);
         for (int kk = 0; kk < TILE_K; kk += 8) {
             uint a_big[M_TILES][4], a_small[M_TILES][4];
             MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++) {
-                __local const float *a = xs + (wm0 + mi * 16 + g) * XS_STRIDE + kk + t;
-                split_tf32(a[0], &a_big[mi][0], &a_small[mi][0]);
-                split_tf32(a[8 * XS_STRIDE], &a_big[mi][1], &a_small[mi][1]);
-                split_tf32(a[4], &a_big[mi][2], &a_small[mi][2]);
-                split_tf32(a[8 * XS_STRIDE + 4], &a_big[mi][3], &a_small[mi][3]);
+                __local const uint *a = xs + (wm0 + mi * 16 + g) * XS_STRIDE + kk + t;
+                MMA_UNROLL
+                for (int i = 0; i < 4; i++) { /* rows g, g + 8; columns t, t + 4 */
+                    const int at = (i & 1) * 8 * XS_STRIDE + (i >> 1) * 4;
+                    a_big[mi][i] = a[at];
+                    a_small[mi][i] = a[XS_PLANE + at];
+                }
             }
             uint b_big[N_TILES][2], b_small[N_TILES][2];
             MMA_UNROLL
             for (int ni = 0; ni < N_TILES; ni++) {
-                __local const float *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
-                split_tf32(b[0], &b_big[ni][0], &b_small[ni][0]);
-                split_tf32(b[4 * WS_STRIDE], &b_big[ni][1], &b_small[ni][1]);
-            }
-            /* Independent tiles side by side in each step, so that products overlap. */
-            MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++) {
+                __local const uint *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
                 MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_big[mi], b_small[ni], scratch);
+                for (int i = 0; i < 2; i++) { /* rows t, t + 4 */
+                    b_big[ni][i] = b[i * 4 * WS_STRIDE];
+                    b_small[ni][i] = b[WS_PLANE + i * 4 * WS_STRIDE];
+                }
             }
             MMA_UNROLL
             for (int mi = 0; mi < M_TILES; mi++) {
                 MMA_UNROLL
                 for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_small[mi], b_big[ni], scratch);
-            }
-            MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++) {
-                MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_tf32(acc[mi][ni], a_big[mi], b_big[ni], scratch);
+                    mma_3xtf32(slice[mi][ni], a_big[mi], a_small[mi], b_big[ni], b_small[ni],
+                               scratch);
             }
         }
+        add_tiles(acc, slice);
     }
 
     /* Offsets once per column and once per row, then one add per element. */
@@ -117,11 +148,15 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
 }
 
 __kernel void project_to_heads(PROJECTION_ARGS) {
-    __local float xs[TILE_M * XS_STRIDE], ws[TILE_K * WS_STRIDE], scratch[MMA_SCRATCH];
-    project_tile(PROJECTION_PASS, 0, 1, xs, ws, scratch);
+    __local uint xs[2 * XS_PLANE], ws[2 * WS_PLANE];
+    __local float scratch[MMA_SCRATCH];
+    __local long x_rows[TILE_M];
+    project_tile(PROJECTION_PASS, 0, 1, xs, ws, x_rows, scratch);
 }
 
 __kernel void project_to_rows(PROJECTION_ARGS) {
-    __local float xs[TILE_M * XS_STRIDE], ws[TILE_K * WS_STRIDE], scratch[MMA_SCRATCH];
-    project_tile(PROJECTION_PASS, 1, 0, xs, ws, scratch);
+    __local uint xs[2 * XS_PLANE], ws[2 * WS_PLANE];
+    __local float scratch[MMA_SCRATCH];
+    __local long x_rows[TILE_M];
+    project_tile(PROJECTION_PASS, 1, 0, xs, ws, x_rows, scratch);
 }

@@ -30,7 +30,7 @@ inline void read_run(__local const float *p, float *out, int v) {
 #define LOADS_W ((TILE_N * TILE_K + THREADS - 1) / THREADS)
 
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
-                         __local float *ws) {
+                         __local float *ws, __local long *x_rows) {
     const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * GROUP_X + tx;
     const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
     float acc[WPT_M][WPT_N];
@@ -39,8 +39,10 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
             acc[i][j] = 0.0f;
 
     /* The next slices are fetched into registers while the current ones are multiplied. */
+    fill_row_offsets(x_rows, x_heads, m0, rows, seq_len, in_features, tid, TILE_M, THREADS);
+    barrier(CLK_LOCAL_MEM_FENCE);
     float x_next[LOADS_X], w_next[LOADS_W];
-    fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0, n0, 0,
+    fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0,
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
@@ -48,7 +50,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                      XS_STRIDE, WS_STRIDE, 1);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
-            fetch_slices(x, x_heads, w_t, ld_w, col0, rows, in_features, out_features, seq_len, m0,
+            fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
                          n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
                          x_next, w_next);
         for (int k = 0; k < TILE_K; k++) {
@@ -88,10 +90,12 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
 
 __kernel void project_to_heads(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
-    project_tile(PROJECTION_PASS, 0, 1, (__local float *)xs, (__local float *)ws);
+    __local long x_rows[TILE_M];
+    project_tile(PROJECTION_PASS, 0, 1, (__local float *)xs, (__local float *)ws, x_rows);
 }
 
 __kernel void project_to_rows(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
-    project_tile(PROJECTION_PASS, 1, 0, (__local float *)xs, (__local float *)ws);
+    __local long x_rows[TILE_M];
+    project_tile(PROJECTION_PASS, 1, 0, (__local float *)xs, (__local float *)ws, x_rows);
 }

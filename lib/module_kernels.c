@@ -91,7 +91,8 @@ static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_
 static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
     size_t group = (size_t)(t[0] / t[3]) * (size_t)(t[1] / t[4]);
-    size_t local = (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float);
+    size_t local =
+        (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float) + (size_t)t[0] * sizeof(cl_long);
     *fits = 0;
     if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
@@ -118,7 +119,10 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     size_t group = 32 * (size_t)t[1] * (size_t)t[2];
     size_t tile_m = (size_t)t[1] * t[3], tile_n = (size_t)t[2] * t[4];
     size_t scratch = mma_scratch_floats(ctx, (size_t)t[1] * t[2]);
-    size_t local = sizeof(float) * (tile_m * (t[0] + 4) + (size_t)t[0] * (tile_n + 8) + scratch);
+    /* x's and w_t's slices in two planes each (TF32 big and small parts), the rows' offsets */
+    size_t local =
+        sizeof(float) * (2 * (tile_m * (t[0] + 4) + (size_t)t[0] * (tile_n + 8)) + scratch) +
+        sizeof(cl_long) * tile_m;
     *fits = 0;
     if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
@@ -137,7 +141,7 @@ static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tun
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
     /* The tensor-core kernel only where a tuning file asks: on the H200 it measured slower than
-     * the tiled one on these short (K = 128, 512) products (BENCHMARKS.md). */
+     * the tiled one once it summed float32-accurately (BENCHMARKS.md). */
     if (tuning->projection_kind == MHFA_PROJECTION_MMA)
         status = try_mma_projection(m, tuning->mma, &fits);
     if (tuning->projection_kind == MHFA_PROJECTION_TILED)
@@ -216,7 +220,7 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int
     mhfa_context *ctx = m->ctx;
     size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
     size_t scratch = mma_scratch_floats(ctx, (size_t)warps);
-    size_t local = sizeof(float) * ((size_t)block_k * (2 * d + 12) + scratch);
+    size_t local = sizeof(float) * (2 * (size_t)block_k * (2 * d + 12) + scratch); /* 2 planes */
     *fits = 0;
     if (m->cfg.store_attn_weights || d % 8 || !mhfa_group_fits_device(ctx, group, local))
         return MHFA_SUCCESS;
