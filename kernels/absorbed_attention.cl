@@ -167,14 +167,14 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
             float m = running_max[h];
             for (int j = 0; j < n; j++)
                 m = fmax(m, probs[j * N_HEADS + h]);
-            correction[h] = m == -INFINITY ? 1.0f : exp(running_max[h] - m);
+            correction[h] = m == -INFINITY ? 1.0f : SOFTMAX_EXP(running_max[h] - m);
             running_max[h] = m;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int t = lid; t < n * N_HEADS; t += GROUP) {
             const int j = t / N_HEADS, h = t - j * N_HEADS;
             const float s = probs[t];
-            const float p = s == -INFINITY ? 0.0f : exp(s - running_max[h]);
+            const float p = s == -INFINITY ? 0.0f : SOFTMAX_EXP(s - running_max[h]);
             probs[t] = p;
             const ulong position =
                 ((ulong)(batch * N_HEADS + h) * n_query + query) * graph_size + key0 + j;

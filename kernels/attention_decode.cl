@@ -33,8 +33,8 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
         for (int c = 0; c < HEAD_DIM; c++)
             s = MAC(qr[c], k_row[c], s);
         const float m_new = fmax(m, s);
-        const float correction = exp(m - m_new); /* m_new is finite here */
-        float p = exp(s - m_new);
+        const float correction = SOFTMAX_EXP(m - m_new); /* m_new is finite here */
+        float p = SOFTMAX_EXP(s - m_new);
         l = l * correction + p;
         if (dropout &&
             !dropout_keeps((ulong)row * graph_size + key, dropout_p, dropout_seed, dropout_offset))
@@ -65,7 +65,7 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
         for (int i = 0; i < chunks; i++) {
             __global const float *p = from + (size_t)i * PARTIAL;
             if (p[0] == -INFINITY) continue;
-            const float w = exp(p[0] - m);
+            const float w = SOFTMAX_EXP(p[0] - m);
             l = MAC(p[1], w, l);
             for (int c = 0; c < HEAD_DIM; c++)
                 acc[c] = MAC(p[2 + c], w, acc[c]);

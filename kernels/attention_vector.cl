@@ -102,7 +102,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
-        const float16 correction = select(exp(m - base), (float16)(1.0f), empty);
+        const float16 correction = select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
         l *= correction;
         for (int c = 0; c < HEAD_DIM; c++)
             acc[c] *= correction;
@@ -113,7 +113,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
 #pragma unroll
             for (int j = 0; j < KEYS_AT_ONCE; j++) {
                 const int r = r0 + j, present = r < BLOCK_K && k0 + r < graph_size;
-                p[j] = present ? exp(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
+                p[j] = present ? SOFTMAX_EXP(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
                 l += p[j]; /* 0 where s is -inf */
                 if (dropout && present)
                     p[j] *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
@@ -143,9 +143,9 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                                                    keep_stride, batch, head, query0, n_query));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
-        l *= select(exp(m - base), (float16)(1.0f), empty);
+        l *= select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++)
-            l += exp(s[r] - base);
+            l += SOFTMAX_EXP(s[r] - base);
         m = m_new;
     }
     const int16 empty = l == 0.0f;
@@ -155,7 +155,7 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
         block_scores(s, qt, k_head, graph_size, k0, keep, has_keep, keep_stride, batch, head,
                      query0, n_query);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
-            float16 p = exp(s[r] - base) * inv;
+            float16 p = SOFTMAX_EXP(s[r] - base) * inv;
             float lane[LANES];
             vstore16(p, 0, lane);
             for (int i = 0; i < LANES && query0 + i < n_query; i++)

@@ -12,6 +12,16 @@
 #define MAC(a, b, acc) ((a) * (b) + (acc))
 #endif
 
+/* exp for the softmax. Where the host passes MHFA_NATIVE_EXP (NVIDIA GPUs), native_exp: there it
+ * is the ex2.approx instruction (2 ulp; exp(-inf) = 0), against a longer sequence for exp; on the
+ * H200 that made long's forward 12% faster with the same error against float64 (BENCHMARKS.md).
+ * Elsewhere native_exp's accuracy is the implementation's choice, so exp. */
+#ifdef MHFA_NATIVE_EXP
+#define SOFTMAX_EXP(x) native_exp(x)
+#else
+#define SOFTMAX_EXP(x) exp(x)
+#endif
+
 /* Philox4x32-10; lib/philox.c is its host twin and must give the same numbers. */
 inline uint4 philox4x32_10(uint4 c, uint2 k) {
     for (int round = 0; round < 10; round++) {

@@ -103,12 +103,12 @@ __kernel void flash_attention(ATTENTION_ARGS) {
         const float m_new = fmax(
             m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
-            const float correction = exp(m - m_new);
+            const float correction = SOFTMAX_EXP(m - m_new);
             l *= correction;
             for (int c = 0; c < DV; c++)
                 acc[c] *= correction;
             for (int r = 0; r < BLOCK_K; r++) { /* past in_tile s is -inf, so p is 0 */
-                float p = exp(s[r] - m_new);
+                float p = SOFTMAX_EXP(s[r] - m_new);
                 l += p;
                 if (dropout && r < in_tile &&
                     !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset))
@@ -140,9 +140,9 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
         const float m_new = fmax(
             m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) {
-            l *= exp(m - m_new);
+            l *= SOFTMAX_EXP(m - m_new);
             for (int r = 0; r < BLOCK_K; r++)
-                l += exp(s[r] - m_new);
+                l += SOFTMAX_EXP(s[r] - m_new);
             m = m_new;
         }
     }
@@ -159,7 +159,7 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
         for (int r = 0; r < BLOCK_K; r++) {
-            float p = m == -INFINITY ? 0.0f : exp(s[r] - m) * inv;
+            float p = m == -INFINITY ? 0.0f : SOFTMAX_EXP(s[r] - m) * inv;
             ps[lid][r] = p;
             if (dropout && r < in_tile)
                 p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)

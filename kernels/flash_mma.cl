@@ -112,16 +112,19 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 mma_3xtf32(s[n], q_big[d], q_small[d], k_big[n], k_small[n], scratch);
         }
 
-        /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). */
+        /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). Only
+         * the last tile and masked forwards need the checks: rows past the end score 0 against
+         * their zero queries and are never stored. */
+        const int check = has_keep || key0 + BLOCK_K > graph_size;
         float tile_max[2] = {-INFINITY, -INFINITY};
         MMA_UNROLL
         for (int n = 0; n < K_TILES; n++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int row = i < 2 ? row0 : row1, key = key0 + n * 8 + t + 4 * (i & 1);
-                const int ok = key < graph_size && row < n_query &&
-                               may_attend(keep, has_keep, keep_stride, batch, head, row, key);
-                s[n][i] = ok ? s[n][i] : -INFINITY;
+                if (check && !(key < graph_size && row < n_query &&
+                               may_attend(keep, has_keep, keep_stride, batch, head, row, key)))
+                    s[n][i] = -INFINITY;
                 tile_max[i >> 1] = fmax(tile_max[i >> 1], s[n][i]);
             }
         }
@@ -129,7 +132,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         MMA_UNROLL
         for (int r = 0; r < 2; r++) {
             const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
-            correction[r] = m_new == -INFINITY ? 1.0f : exp(m[r] - m_new);
+            correction[r] = m_new == -INFINITY ? 1.0f : SOFTMAX_EXP(m[r] - m_new);
             m[r] = m_new;
             l[r] *= correction[r];
         }
@@ -149,7 +152,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, row = r ? row1 : row0, key = key0 + n * 8 + t + 4 * (i & 1);
-                float p = s[n][i] == -INFINITY ? 0.0f : exp(s[n][i] - m[r]);
+                float p = s[n][i] == -INFINITY ? 0.0f : SOFTMAX_EXP(s[n][i] - m[r]);
                 l[r] += p;
                 if (dropout && p > 0.0f &&
                     !dropout_keeps(((size_t)bh * n_query + row) * graph_size + key, dropout_p,

@@ -118,12 +118,14 @@ static mhfa_status build_program(mhfa_context *ctx, const char *const *texts, in
 mhfa_status mhfa_get_program(mhfa_context *ctx, const char *const *names, int n_names,
                              const char *kernel_options, cl_program *program) {
     /* Options every program gets: whether fma() is a single instruction here (a CPU runtime may
-     * not say so through FP_FAST_FMAF although the device reports fused multiply-add), and whether
-     * NVIDIA's tensor-core instructions may be written as inline PTX. */
+     * not say so through FP_FAST_FMAF although the device reports fused multiply-add), whether
+     * NVIDIA's tensor-core instructions may be written as inline PTX, and whether native_exp is
+     * accurate enough for the softmax (common.cl). */
     char options[512];
-    snprintf(options, sizeof options, "%s%s%s",
+    snprintf(options, sizeof options, "%s%s%s%s",
              ctx->info.hardware_fma ? "-D MHFA_HARDWARE_FMA " : "",
-             mhfa_has_ptx_mma(ctx) ? "-D MHFA_PTX_MMA " : "", kernel_options);
+             mhfa_has_ptx_mma(ctx) ? "-D MHFA_PTX_MMA " : "",
+             mhfa_has_native_exp(ctx) ? "-D MHFA_NATIVE_EXP " : "", kernel_options);
     char key[1024] = "";
     for (int i = 0; i < n_names; i++) {
         strncat(key, names[i], sizeof key - strlen(key) - 1);
