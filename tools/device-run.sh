@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (through the device tool): build, run the tests on the GPU, run the
-# benchmark and the demo, and leave everything under $OUT. Steps are chosen by arguments:
+# benchmark (and check its outputs against float64) and the demo, and leave everything under
+# $OUT. Steps are chosen by arguments:
 #   tools/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
 # Needs .device/ (see ../shared/device/README.md) carried with the call.
 set -uo pipefail
@@ -26,7 +27,9 @@ for step in "$@"; do
         cases="${step#bench}"; cases="${cases#=}"
         MHFA_BUILD_DIR="$build" tools/bench.sh ${cases:+--cases "$cases"} --json "$out/bench.json" \
             > "$out/bench.txt" 2> "$out/bench-stderr.txt"
-        cat "$out/bench.txt"; tail -3 "$out/bench-stderr.txt" ;;
+        cat "$out/bench.txt"; tail -3 "$out/bench-stderr.txt"
+        "$MHFA_TORCH_PYTHON" tools/check_float64.py "$build/bench-work" > "$out/float64.txt" 2>&1
+        cat "$out/float64.txt" ;;
     run)
         "$build/tools/mhfa-run" | tee "$out/run.txt" ;;
     peak)
