@@ -73,22 +73,6 @@ inline void fetch_slices(__global const float *x, __local const long *x_rows, in
     }
 }
 
-/* Stores what fetch_slices fetched into local memory: w_t's slice as [tile_k][ws_stride], x's as
- * [tile_k][xs_stride] (k_major_x) or [tile_m][xs_stride]. */
-inline void store_slices(const float *x_next, const float *w_next, __local float *xs,
-                         __local float *ws, int tid, int tile_m, int tile_n, int tile_k,
-                         int threads, int loads_x, int loads_w, int xs_stride, int ws_stride,
-                         int k_major_x) {
-    for (int t = 0; t < loads_x; t++) {
-        int i = tid + t * threads, r = i / tile_k, c = i - r * tile_k;
-        if (i < tile_m * tile_k) xs[k_major_x ? c * xs_stride + r : r * xs_stride + c] = x_next[t];
-    }
-    for (int t = 0; t < loads_w; t++) {
-        int i = tid + t * threads, r = i / tile_n, c = i - r * tile_n;
-        if (i < tile_n * tile_k) ws[r * ws_stride + c] = w_next[t];
-    }
-}
-
 #define PROJECTION_ARGS                                                                            \
     __global const float *x, __global const float *w_t, int ld_w, int col0,                        \
         __global const float *bias, int has_bias, __global float *y0, __global float *y1,          \

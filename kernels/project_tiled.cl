@@ -29,6 +29,20 @@ inline void read_run(__local const float *p, float *out, int v) {
 #define LOADS_X ((TILE_M * TILE_K + THREADS - 1) / THREADS)
 #define LOADS_W ((TILE_N * TILE_K + THREADS - 1) / THREADS)
 
+/* Stores what fetch_slices fetched: x's slice transposed, as [TILE_K][XS_STRIDE], so that a
+ * work-item reads runs of rows; w_t's as [TILE_K][WS_STRIDE]. */
+inline void store_slices(const float *x_next, const float *w_next, __local float *xs,
+                         __local float *ws, int tid) {
+    for (int t = 0; t < LOADS_X; t++) {
+        int i = tid + t * THREADS, r = i / TILE_K, c = i - r * TILE_K;
+        if (i < TILE_M * TILE_K) xs[c * XS_STRIDE + r] = x_next[t];
+    }
+    for (int t = 0; t < LOADS_W; t++) {
+        int i = tid + t * THREADS, r = i / TILE_N, c = i - r * TILE_N;
+        if (i < TILE_N * TILE_K) ws[r * WS_STRIDE + c] = w_next[t];
+    }
+}
+
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *xs,
                          __local float *ws, __local long *x_rows) {
     const int tx = get_local_id(0), ty = get_local_id(1), tid = ty * GROUP_X + tx;
@@ -46,8 +60,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
-        store_slices(x_next, w_next, xs, ws, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
-                     XS_STRIDE, WS_STRIDE, 1);
+        store_slices(x_next, w_next, xs, ws, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
             fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
