@@ -13,9 +13,9 @@
 #endif
 
 /* exp for the softmax. Where the host passes MHFA_NATIVE_EXP (NVIDIA GPUs), native_exp: there it
- * is the ex2.approx instruction (2 ulp; exp(-inf) = 0), against a longer sequence for exp; on the
- * H200 that made long's forward 12% faster with the same error against float64 (BENCHMARKS.md).
- * Elsewhere native_exp's accuracy is the implementation's choice, so exp. */
+ * is the ex2.approx instruction (a few ulp; exp(-inf) = 0), against a longer sequence for exp;
+ * on the H200 that made long's forward 12% faster with the same error against float64
+ * (BENCHMARKS.md). Elsewhere native_exp's accuracy is the implementation's choice, so exp. */
 #ifdef MHFA_NATIVE_EXP
 #define SOFTMAX_EXP(x) native_exp(x)
 #else

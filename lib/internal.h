@@ -180,7 +180,7 @@ static inline int mhfa_has_ptx_mma(const mhfa_context *ctx) {
     return ctx->info.nv_compute_major >= 8;
 }
 
-/* Whether native_exp is NVIDIA's ex2.approx (2 ulp, exp(-inf) = 0): any NVIDIA GPU. */
+/* Whether native_exp is NVIDIA's ex2.approx (a few ulp, exp(-inf) = 0): any NVIDIA GPU. */
 static inline int mhfa_has_native_exp(const mhfa_context *ctx) {
     return ctx->info.nv_compute_major > 0;
 }
