@@ -1,6 +1,7 @@
 /* The built-in attention core: one launch of flash_attention (or attention_vector.cl's twin on
- * CPUs), the "with_weights" kernel on the manual path (which also writes the weights), or for
- * one or two queries against many keys the split-over-keys kernels of attention_decode.cl. */
+ * CPUs, or flash_mma.cl's on tensor cores; masked forwards may have a kernel of their own), the
+ * "with_weights" kernel on the manual path (which also writes the weights), or for one or two
+ * queries against many keys the split-over-keys kernels of attention_decode.cl. */
 #include "internal.h"
 
 /* The arguments every attention kernel starts with (ATTENTION_ARGS in common.cl). */
@@ -62,22 +63,25 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
     mhfa_kernels *k = &m->kernels;
     if (!weights && k->decode_partial && a->n_query <= 2 && a->graph_size >= 2 * k->decode_chunk)
         return decode(m, a, mask);
+    /* Masked forwards take their own kernel where the tuning chose one. */
+    const mhfa_attention_kernel *ak =
+        a->keep && k->attention_masked.kernel ? &k->attention_masked : &k->attention;
     const char *what = weights ? "attention (with weights)" : "attention";
-    mhfa_status status = set_attention_args(m, k->attention, what, a, mask);
+    mhfa_status status = set_attention_args(m, ak->kernel, what, a, mask);
     if (status == MHFA_SUCCESS && weights)
-        status = set_arg(m, k->attention, 14, sizeof weights, &weights,
+        status = set_arg(m, ak->kernel, 14, sizeof weights, &weights,
                          "clSetKernelArg(attention, weights)");
     if (status != MHFA_SUCCESS) return status;
     const size_t heads = (size_t)a->batch * (size_t)a->n_heads;
-    if (k->attention_vector) {
+    if (ak->vector) {
         /* 16 queries per work-item, one work-item per group: its private arrays are large, and a
          * CPU runtime that loops over a group's work-items keeps all of theirs at once. */
         size_t global[2] = {((size_t)a->n_query + 15) / 16, heads}, one[2] = {1, 1};
-        return mhfa_enqueue(m->ctx, k->attention, 2, global, one, what);
+        return mhfa_enqueue(m->ctx, ak->kernel, 2, global, one, what);
     }
     /* flash_mma.cl: 16 queries per warp of 32 work-items. */
-    size_t local[2] = {k->attention_mma ? 2 * k->attention_block_q : k->attention_block_q, 1};
-    size_t groups = ((size_t)a->n_query + k->attention_block_q - 1) / k->attention_block_q;
+    size_t local[2] = {ak->mma ? 2 * ak->block_q : ak->block_q, 1};
+    size_t groups = ((size_t)a->n_query + ak->block_q - 1) / ak->block_q;
     size_t global[2] = {groups * local[0], heads};
-    return mhfa_enqueue(m->ctx, k->attention, 2, global, local, what);
+    return mhfa_enqueue(m->ctx, ak->kernel, 2, global, local, what);
 }

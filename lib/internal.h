@@ -88,16 +88,21 @@ enum {
     MHFA_PROJECTION_CLBLAST = 3,
     MHFA_PROJECTION_MMA = 4
 };
+typedef struct mhfa_flash_tuning { /* one choice of attention kernel */
+    int block_q, block_k;          /* 0: built-in choice */
+    int vector;                    /* 1: attention_vector.cl with block_k keys a step */
+    int mma;                       /* 1: flash_mma.cl, block_q warps of 16 queries, block_k keys */
+} mhfa_flash_tuning;
 typedef struct mhfa_tuning {
-    int projection_kind;              /* 0: built-in choice */
-    int tiled[5];                     /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
-    int mma[5];                       /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
-    int rows_per_item, vectors;       /* vector projection: rows, and 16-column vectors per item */
-    int flash_block_q, flash_block_k; /* 0: built-in choice */
-    int flash_vector;                 /* 1: attention_vector.cl with flash_block_k keys a step */
-    int flash_mma;     /* 1: flash_mma.cl, flash_block_q warps of 16 queries, flash_block_k keys */
-    int decode_chunk;  /* keys per work-item of attention_decode.cl; 0: built in */
-    int absorbed_mode; /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
+    int projection_kind;               /* 0: built-in choice */
+    int tiled[5];                      /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
+    int mma[5];                        /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
+    int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
+    mhfa_flash_tuning flash;           /* the attention kernel */
+    mhfa_flash_tuning flash_masked;    /* another one for masked forwards (flash path), if set */
+    mhfa_flash_tuning manual;          /* the manual path's (weights stored), if set */
+    int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
+    int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
     int absorbed_group, absorbed_keys; /* absorbed_attention.cl's GROUP and KEYS; 0: built in */
 } mhfa_tuning;
 enum { MHFA_ABSORBED_OFF = 1, MHFA_ABSORBED_ALWAYS = 2 };
@@ -118,17 +123,22 @@ typedef struct mhfa_buffer { /* a device buffer that grows on demand */
 mhfa_status mhfa_buffer_reserve(mhfa_context *ctx, mhfa_buffer *buf, size_t bytes);
 void mhfa_buffer_release(mhfa_buffer *buf);
 
+typedef struct mhfa_attention_kernel {
+    cl_kernel kernel; /* flash_attention, or attention_with_weights on the manual path */
+    size_t block_q;   /* queries per work-group (flash_attention.cl) */
+    int vector;       /* 1: attention_vector.cl, 16 queries per work-item */
+    int mma;          /* 1: flash_mma.cl, 16 queries per warp of 32 work-items */
+} mhfa_attention_kernel;
+
 typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
-    cl_kernel attention;    /* flash_attention, or attention_with_weights on the manual path */
-    int projection_vector;  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
+    mhfa_attention_kernel attention;
+    mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart, or NULL */
+    int projection_vector;                  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
     int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
     cl_kernel rows_to_heads, heads_to_rows, add_bias;
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
-    size_t attention_block_q;   /* queries per work-group (flash_attention.cl) */
-    int attention_vector;       /* 1: attention_vector.cl, 16 queries per work-item */
-    int attention_mma;          /* 1: flash_mma.cl, 16 queries per warp of 32 work-items */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
     int decode_chunk;                       /* keys per decode_partial work-item */
     cl_kernel absorbed;    /* absorbed_attention.cl (flash path), or NULL where it does not fit */

@@ -179,8 +179,9 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
     return build_tiled_projection(m, tuning);
 }
 
-/* Builds the attention kernel for one block size; *fits says whether it may be used. */
-static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *fits) {
+/* Builds the attention kernel for one block size into *out; *fits says whether it may be used. */
+static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k,
+                                 mhfa_attention_kernel *out, int *fits) {
     mhfa_context *ctx = m->ctx;
     *fits = 0;
     size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
@@ -192,31 +193,32 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k, int *
     static const char *const sources[1] = {"flash_attention"};
     const char *names[1] = {m->cfg.store_attn_weights ? "attention_with_weights"
                                                       : "flash_attention"};
-    cl_kernel *const kernels[1] = {&m->kernels.attention};
+    cl_kernel *const kernels[1] = {&out->kernel};
     mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, m->kernels.attention, (size_t)block_q);
+    *fits = mhfa_kernel_fits(ctx, out->kernel, (size_t)block_q);
     if (*fits)
-        m->kernels.attention_block_q = (size_t)block_q;
+        out->block_q = (size_t)block_q;
     else
-        release(&m->kernels.attention);
+        release(&out->kernel);
     return MHFA_SUCCESS;
 }
 
 /* The vector kernel: no local memory, no barrier, any work-group size. */
-static mhfa_status build_vector_attention(mhfa_module *m, int block_k) {
+static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_attention_kernel *out) {
     char options[96];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_K=%d", m->head_dim, block_k);
     static const char *const sources[1] = {"attention_vector"};
     const char *names[1] = {m->cfg.store_attn_weights ? "vector_attention_with_weights"
                                                       : "vector_attention"};
-    cl_kernel *const kernels[1] = {&m->kernels.attention};
-    m->kernels.attention_vector = 1;
+    cl_kernel *const kernels[1] = {&out->kernel};
+    out->vector = 1;
     return mhfa_build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
 }
 
 /* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
-static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int *fits) {
+static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
+                                     mhfa_attention_kernel *out, int *fits) {
     mhfa_context *ctx = m->ctx;
     size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
     size_t scratch = mma_scratch_floats(ctx, (size_t)warps);
@@ -229,30 +231,30 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k, int
              warps, block_k);
     static const char *const sources[2] = {"mma", "flash_mma"};
     static const char *const names[1] = {"flash_attention_mma"};
-    cl_kernel *const kernels[1] = {&m->kernels.attention};
+    cl_kernel *const kernels[1] = {&out->kernel};
     mhfa_status status = mhfa_build_kernels(ctx, sources, 2, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, m->kernels.attention, group);
+    *fits = mhfa_kernel_fits(ctx, out->kernel, group);
     if (*fits) {
-        m->kernels.attention_mma = 1;
-        m->kernels.attention_block_q = 16 * (size_t)warps;
+        out->mma = 1;
+        out->block_q = 16 * (size_t)warps;
     } else {
-        release(&m->kernels.attention);
+        release(&out->kernel);
     }
     return MHFA_SUCCESS;
 }
 
-static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
+/* The attention kernel that tuning t asks for, else the built-in choice, into *out. */
+static mhfa_status build_attention(mhfa_module *m, const mhfa_flash_tuning *t,
+                                   mhfa_attention_kernel *out) {
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
-    if (tuning->flash_mma)
-        status = try_mma_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
+    if (t->mma) status = try_mma_attention(m, t->block_q, t->block_k, out, &fits);
     if (fits || status != MHFA_SUCCESS) return status;
-    if (tuning->flash_vector) return build_vector_attention(m, tuning->flash_block_k);
-    if (!tuning->flash_block_q && mhfa_is_cpu(ctx)) return build_vector_attention(m, 16);
-    if (tuning->flash_block_q && !tuning->flash_mma)
-        status = try_attention(m, tuning->flash_block_q, tuning->flash_block_k, &fits);
+    if (t->vector) return build_vector_attention(m, t->block_k, out);
+    if (!t->block_q && mhfa_is_cpu(ctx)) return build_vector_attention(m, 16, out);
+    if (t->block_q && !t->mma) status = try_attention(m, t->block_q, t->block_k, out, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
     cl_ulong budget = ctx->info.local_mem_size / 2;
     if (budget > 24576) budget = 24576;
@@ -260,7 +262,7 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_tuning *tuning) {
     if (block_k > 32) block_k = 32;
     for (int block_q = mhfa_is_cpu(ctx) ? 16 : 64;
          !fits && status == MHFA_SUCCESS && block_k >= 1 && block_q >= 1; block_q /= 2)
-        status = try_attention(m, block_q, block_k, &fits);
+        status = try_attention(m, block_q, block_k, out, &fits);
     if (status == MHFA_SUCCESS && !fits)
         status = mhfa_fail(ctx, MHFA_ERROR_UNSUPPORTED,
                            "the attention kernel for head_dim %d fits neither the local memory "
@@ -289,8 +291,12 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
     mhfa_status status =
         mhfa_build_kernels(m->ctx, mask_sources, 1, "", mask_names, mask_kernels, 1);
     if (status == MHFA_SUCCESS) status = build_projections(m, &tuning);
+    const mhfa_flash_tuning *attention_tuning =
+        m->cfg.store_attn_weights && tuning.manual.block_q ? &tuning.manual : &tuning.flash;
     if (status == MHFA_SUCCESS && !mhfa_uses_application_core(&m->cfg))
-        status = build_attention(m, &tuning);
+        status = build_attention(m, attention_tuning, &m->kernels.attention);
+    if (status == MHFA_SUCCESS && mhfa_uses_flash_core(&m->cfg) && tuning.flash_masked.block_q)
+        status = build_attention(m, &tuning.flash_masked, &m->kernels.attention_masked);
     if (status == MHFA_SUCCESS && mhfa_uses_flash_core(&m->cfg)) status = build_decode(m, &tuning);
     if (status == MHFA_SUCCESS && mhfa_uses_flash_core(&m->cfg))
         status = mhfa_build_absorbed(m, &tuning);
@@ -299,10 +305,10 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
 }
 
 void mhfa_release_module_kernels(mhfa_kernels *k) {
-    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows, &k->mask_to_keep,
-                        &k->attention,        &k->rows_to_heads,   &k->heads_to_rows,
-                        &k->add_bias,         &k->decode_partial,  &k->decode_merge,
-                        &k->absorbed};
+    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows,        &k->mask_to_keep,
+                        &k->attention.kernel, &k->rows_to_heads,          &k->heads_to_rows,
+                        &k->add_bias,         &k->decode_partial,         &k->decode_merge,
+                        &k->absorbed,         &k->attention_masked.kernel};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         release(all[i]);
 }

@@ -7,6 +7,10 @@
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
+ *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
+ *                                                     on the flash path; default: the flash line)
+ *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K: the manual path, weights
+ *                                                     stored; default: the flash line)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
  *   DEVICE | absorbed | GROUP KEYS                   (absorbed_attention.cl, where it pays)
  *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
@@ -73,22 +77,22 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
     }
 }
 
-static void parse_flash(const char *head_dim, const char *value, int want, mhfa_tuning *t) {
+static void parse_flash(const char *head_dim, const char *value, int want, mhfa_flash_tuning *t) {
     int q, k;
-    if (t->flash_block_q) return;
+    if (t->block_q) return;
     if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
     if (sscanf(value, "mma %d %d", &q, &k) == 2 && positive(q) && q <= 32 && positive(k) &&
         k % 8 == 0) {
-        t->flash_mma = 1;
-        t->flash_block_q = q;
-        t->flash_block_k = k;
+        t->mma = 1;
+        t->block_q = q;
+        t->block_k = k;
     } else if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
-        t->flash_vector = 1;
-        t->flash_block_q = 16;
-        t->flash_block_k = k;
+        t->vector = 1;
+        t->block_q = 16;
+        t->block_k = k;
     } else if (sscanf(value, "%d %d", &q, &k) == 2 && positive(q) && positive(k)) {
-        t->flash_block_q = q;
-        t->flash_block_k = k;
+        t->block_q = q;
+        t->block_k = k;
     }
 }
 
@@ -123,10 +127,14 @@ static FILE *open_tuning_file(void) {
  * says nothing; other devices get choices derived from their limits (module_kernels.c). The H100
  * takes the H200's lines: the same GH100 processor, with slower memory (not measured here). */
 static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
-                                    "NVIDIA H200 | flash | 16 | 32 8\n"
+                                    "NVIDIA H200 | flash | 16 | mma 4 16\n"
+                                    "NVIDIA H200 | flash masked | 16 | 32 8\n"
+                                    "NVIDIA H200 | manual | 16 | 32 8\n"
                                     "NVIDIA H200 | flash | 64 | mma 8 32\n"
                                     "NVIDIA H100 | projection | tiled 128 64 8 8 4\n"
-                                    "NVIDIA H100 | flash | 16 | 32 8\n"
+                                    "NVIDIA H100 | flash | 16 | mma 4 16\n"
+                                    "NVIDIA H100 | flash masked | 16 | 32 8\n"
+                                    "NVIDIA H100 | manual | 16 | 32 8\n"
                                     "NVIDIA H100 | flash | 64 | mma 8 32\n"
                                     "avx512 | projection | vector 16\n"
                                     "avx512 | flash | 16 | vector 16\n"
@@ -147,7 +155,12 @@ static void apply_line(char *line, const char *device, int by_part, int head_dim
         if (positive(chunk)) t->decode_chunk = chunk;
     }
     if (n == 3 && strcmp(fields[1], "absorbed") == 0) parse_absorbed(fields[2], t);
-    if (n == 4 && strcmp(fields[1], "flash") == 0) parse_flash(fields[2], fields[3], head_dim, t);
+    if (n == 4 && strcmp(fields[1], "flash") == 0)
+        parse_flash(fields[2], fields[3], head_dim, &t->flash);
+    if (n == 4 && strcmp(fields[1], "flash masked") == 0)
+        parse_flash(fields[2], fields[3], head_dim, &t->flash_masked);
+    if (n == 4 && strcmp(fields[1], "manual") == 0)
+        parse_flash(fields[2], fields[3], head_dim, &t->manual);
 }
 
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *t) {

@@ -170,12 +170,17 @@ static void kernel_dir(void **state) {
     unsetenv("MHFA_KERNEL_DIR");
 }
 
-static mhfa_module *module_with_head_dim(mhfa_context *ctx, int head_dim) {
+static mhfa_module *module_with_head_dim_store(mhfa_context *ctx, int head_dim, int store) {
     mhfa_config cfg = mhfa_config_default(2, 5, 2 * head_dim);
+    cfg.store_attn_weights = store;
     mhfa_module *m = NULL;
     if (mhfa_module_create(ctx, &cfg, &m) != MHFA_SUCCESS)
         fail_msg("%s", mhfa_context_error_message(ctx));
     return m;
+}
+
+static mhfa_module *module_with_head_dim(mhfa_context *ctx, int head_dim) {
+    return module_with_head_dim_store(ctx, head_dim, 0);
 }
 
 /* The tuning file picks kernels and tile sizes; other devices' lines, other head sizes and lines
@@ -194,6 +199,8 @@ static void tuning_file(void **state) {
           "* | projection | tiled 32 16 4 4 4  # the first valid line wins\n"
           "* | projection | tiled 64 64 8 4 4\n"
           "* | flash | 16 | 8 5\n"
+          "* | flash masked | 16 | 4 3\n"
+          "* | manual | 16 | 2 3\n"
           "* | flash | garbage\n"
           "* | absorbed | 4\n"
           "* | absorbed | 4 3\n",
@@ -208,13 +215,19 @@ static void tuning_file(void **state) {
     assert_int_equal(m16->kernels.projection_tile[1], 32);
     assert_int_equal(m16->kernels.projection_local[0], 4);
     assert_int_equal(m16->kernels.projection_local[1], 8);
-    assert_int_equal(m16->kernels.attention_block_q, 8);
-    assert_true(m8->kernels.attention_block_q != 8); /* no line for head_dim 8 */
+    assert_int_equal(m16->kernels.attention.block_q, 8);
+    assert_int_equal(m16->kernels.attention_masked.block_q, 4); /* masked forwards' own */
+    assert_true(m8->kernels.attention.block_q != 8);            /* no line for head_dim 8 */
+    assert_null(m8->kernels.attention_masked.kernel);
     assert_non_null(m16->kernels.absorbed);
     assert_int_equal(m16->kernels.absorbed_group, 4);
     assert_int_equal(m16->kernels.absorbed_always, 0);
     mhfa_module_destroy(m16);
     mhfa_module_destroy(m8);
+    m16 = module_with_head_dim_store(ctx, 16, 1); /* the manual path's own line */
+    assert_int_equal(m16->kernels.attention.block_q, 2);
+    assert_null(m16->kernels.attention_masked.kernel); /* flash path only */
+    mhfa_module_destroy(m16);
 
     /* CLBlast, where the library was built with it. */
     f = fopen(path, "w");
