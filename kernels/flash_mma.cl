@@ -6,6 +6,8 @@
  * 8-column block of S are permuted (column c holds key sigma(c) = c / 2 + 4 (c % 2)), so that the
  * two columns a lane holds, 2t and 2t + 1, are keys t and t + 4, which is where the A fragment of
  * P V wants them. A query whose keys are all masked keeps m = -inf and l = 0: its output is 0.
+ * Local memory holds two tiles: the next is stored while the current one is read, so one barrier
+ * per tile suffices and warps need not wait for each other between the products.
  * Layouts as in flash_attention.cl. Work-group: 32 * WARPS work-items; grid:
  * (ceil(n_query / (16 * WARPS)) * 32 * WARPS, batch * n_heads). */
 
@@ -17,6 +19,8 @@
 #define VS_STRIDE   (HEAD_DIM + 8) /* lanes read rows t, columns g: 32 different banks */
 #define KS_PLANE    (BLOCK_K * KS_STRIDE)
 #define VS_PLANE    (BLOCK_K * VS_STRIDE)
+#define KS_TILE     (2 * KS_PLANE) /* big and small planes */
+#define VS_TILE     (2 * VS_PLANE)
 #define TILE_FLOATS (BLOCK_K * HEAD_DIM)
 #define TILE_LOADS  ((TILE_FLOATS + THREADS - 1) / THREADS)
 
@@ -34,9 +38,26 @@ inline void fetch_tile(__global const float *k_head, __global const float *v_hea
     }
 }
 
+/* Stores what fetch_tile fetched into one tile's planes, split into TF32 parts. */
+inline void store_tile(const float *k_next, const float *v_next, __local uint *ks,
+                       __local uint *vs) {
+#pragma unroll
+    for (int j = 0; j < TILE_LOADS; j++) {
+        const int i = get_local_id(0) + j * THREADS, r = i / HEAD_DIM, c = i - r * HEAD_DIM;
+        if (i >= TILE_FLOATS) break;
+        uint big, small;
+        split_tf32(k_next[j], &big, &small);
+        ks[r * KS_STRIDE + c] = big;
+        ks[KS_PLANE + r * KS_STRIDE + c] = small;
+        split_tf32(v_next[j], &big, &small);
+        vs[r * VS_STRIDE + c] = big;
+        vs[VS_PLANE + r * VS_STRIDE + c] = small;
+    }
+}
+
 __kernel void flash_attention_mma(ATTENTION_ARGS) {
     /* K and V split into TF32 big and small planes, each element once for all warps */
-    __local uint ks[2 * KS_PLANE], vs[2 * VS_PLANE];
+    __local uint ks_tiles[2 * KS_TILE], vs_tiles[2 * VS_TILE];
     __local float scratch[MMA_SCRATCH];
     const int tid = get_local_id(0), lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
@@ -69,23 +90,12 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     /* The next tile's keys and values are fetched into registers while this one is used. */
     float k_next[TILE_LOADS], v_next[TILE_LOADS];
     fetch_tile(k_head, v_head, 0, graph_size, k_next, v_next);
-    for (int key0 = 0; key0 < graph_size; key0 += BLOCK_K) {
-        barrier(CLK_LOCAL_MEM_FENCE); /* the last tile is no longer read */
-#pragma unroll
-        for (int j = 0; j < TILE_LOADS; j++) {
-            const int i = tid + j * THREADS, r = i / HEAD_DIM, c = i - r * HEAD_DIM;
-            if (i >= TILE_FLOATS) break;
-            uint big, small;
-            split_tf32(k_next[j], &big, &small);
-            ks[r * KS_STRIDE + c] = big;
-            ks[KS_PLANE + r * KS_STRIDE + c] = small;
-            split_tf32(v_next[j], &big, &small);
-            vs[r * VS_STRIDE + c] = big;
-            vs[VS_PLANE + r * VS_STRIDE + c] = small;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (key0 + BLOCK_K < graph_size)
-            fetch_tile(k_head, v_head, key0 + BLOCK_K, graph_size, k_next, v_next);
+    store_tile(k_next, v_next, ks_tiles, vs_tiles);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int key0 = 0, tile = 0; key0 < graph_size; key0 += BLOCK_K, tile ^= 1) {
+        const int more = key0 + BLOCK_K < graph_size;
+        if (more) fetch_tile(k_head, v_head, key0 + BLOCK_K, graph_size, k_next, v_next);
+        __local const uint *ks = ks_tiles + tile * KS_TILE, *vs = vs_tiles + tile * VS_TILE;
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
         float s[K_TILES][4];
@@ -180,6 +190,10 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             for (int i = 0; i < 4; i++)
                 o[d][i] = o[d][i] * correction[i >> 1] + pv[d][i];
         }
+        /* The other tile was last read before the previous barrier: free to overwrite. */
+        if (more) store_tile(k_next, v_next, ks_tiles + (tile ^ 1) * KS_TILE,
+                             vs_tiles + (tile ^ 1) * VS_TILE);
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
 
     MMA_UNROLL

@@ -51,25 +51,50 @@ inline void fill_row_offsets(__local long *x_rows, int x_heads, int m0, int rows
         x_rows[r] = m0 + r < rows ? (long)row_offset(x_heads, m0 + r, seq_len, in_features) : -1;
 }
 
-/* For the tiled kernels: this work-item's share (element tid + t * threads, row-major) of the
+/* For the tiled kernels: global memory is read in runs of RUN floats, along k in x and along the
+ * columns in w_t. The host passes VECTOR_RUNS when that is safe: in_features, ld_w, col0,
+ * out_width, HEAD_DIM, TILE_K and TILE_N all multiples of 4, so that a run is 16-byte aligned and
+ * never crosses a head, an edge or an output. Then runs are float4: on the H200 that made the
+ * projections a third faster than float loads (BENCHMARKS.md). */
+#if VECTOR_RUNS
+#define RUN 4
+typedef float4 run_t;
+#define ZERO_RUN          ((float4)(0.0f))
+#define LOAD_RUN(p)       vload4(0, p)
+#define RUN_ELEMENT(v, e) ((e) == 0 ? (v).s0 : (e) == 1 ? (v).s1 : (e) == 2 ? (v).s2 : (v).s3)
+#else
+#define RUN 1
+typedef float run_t;
+#define ZERO_RUN          0.0f
+#define LOAD_RUN(p)       (*(p))
+#define RUN_ELEMENT(v, e) (v)
+#endif
+
+/* For the tiled kernels: this work-item's share (run tid + t * threads, row-major) of the
  * tile_m x tile_k slice of x at (x_rows, k0) and the tile_k x tile_n slice of w_t at (k0, n0),
  * zeros past the edges. All loads are issued before any is used (fixed trip counts), so that
  * their latencies overlap. */
-inline void fetch_slices(__global const float *x, __local const long *x_rows, int x_heads,
-                         __global const float *w_t, int ld_w, int col0, int in_features,
-                         int out_features, int seq_len, int n0, int k0, int tid, int tile_m,
-                         int tile_n, int tile_k, int threads, int loads_x, int loads_w,
-                         float *x_next, float *w_next) {
+inline void fetch_runs(__global const float *x, __local const long *x_rows, int x_heads,
+                       __global const float *w_t, int ld_w, int col0, int in_features,
+                       int out_features, int seq_len, int n0, int k0, int tid, int tile_m,
+                       int tile_n, int tile_k, int threads, int loads_x, int loads_w,
+                       run_t *x_next, run_t *w_next) {
+    const int x_per_row = tile_k / RUN, w_per_row = tile_n / RUN;
+#pragma unroll
     for (int t = 0; t < loads_x; t++) {
-        int i = tid + t * threads, r = i / tile_k, c = i - r * tile_k, k = k0 + c;
-        long row = i < tile_m * tile_k ? x_rows[r] : -1;
-        x_next[t] = row >= 0 && k < in_features ? x[row + col_offset(x_heads, k, seq_len)] : 0.0f;
+        int i = tid + t * threads, r = i / x_per_row, k = k0 + (i - r * x_per_row) * RUN;
+        long row = i < tile_m * x_per_row ? x_rows[r] : -1;
+        x_next[t] = row >= 0 && k < in_features
+                        ? LOAD_RUN(x + row + col_offset(x_heads, k, seq_len))
+                        : ZERO_RUN;
     }
+#pragma unroll
     for (int t = 0; t < loads_w; t++) {
-        int i = tid + t * threads, r = i / tile_n, c = i - r * tile_n, k = k0 + r, col = n0 + c;
-        w_next[t] = i < tile_n * tile_k && k < in_features && col < out_features
-                        ? w_t[(size_t)k * ld_w + col0 + col]
-                        : 0.0f;
+        int i = tid + t * threads, r = i / w_per_row, col = n0 + (i - r * w_per_row) * RUN;
+        int k = k0 + r;
+        w_next[t] = i < tile_k * w_per_row && k < in_features && col < out_features
+                        ? LOAD_RUN(w_t + (size_t)k * ld_w + col0 + col)
+                        : ZERO_RUN;
     }
 }
 

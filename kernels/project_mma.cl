@@ -17,29 +17,37 @@
 #define XS_PLANE  (TILE_M * XS_STRIDE)
 #define WS_PLANE  (TILE_K * WS_STRIDE)
 
-#define LOADS_X ((TILE_M * TILE_K + THREADS - 1) / THREADS)
-#define LOADS_W ((TILE_K * TILE_N + THREADS - 1) / THREADS)
+#define X_PER_ROW (TILE_K / RUN)
+#define W_PER_ROW (TILE_N / RUN)
+#define LOADS_X   ((TILE_M * X_PER_ROW + THREADS - 1) / THREADS)
+#define LOADS_W   ((TILE_K * W_PER_ROW + THREADS - 1) / THREADS)
 
-/* Stores what fetch_slices fetched, split: x's slice as [2][TILE_M][XS_STRIDE], w_t's as
+/* Stores what fetch_runs fetched, split: x's slice as [2][TILE_M][XS_STRIDE], w_t's as
  * [2][TILE_K][WS_STRIDE], big parts first. */
-inline void store_split_slices(const float *x_part, const float *w_part, __local uint *xs,
+inline void store_split_slices(const run_t *x_part, const run_t *w_part, __local uint *xs,
                                __local uint *ws, int tid) {
     uint big, small;
 #pragma unroll
     for (int j = 0; j < LOADS_X; j++) {
-        const int i = tid + j * THREADS, r = i / TILE_K, c = i - r * TILE_K;
-        if (i >= TILE_M * TILE_K) break;
-        split_tf32(x_part[j], &big, &small);
-        xs[r * XS_STRIDE + c] = big;
-        xs[XS_PLANE + r * XS_STRIDE + c] = small;
+        const int i = tid + j * THREADS, r = i / X_PER_ROW, c = (i - r * X_PER_ROW) * RUN;
+        if (i >= TILE_M * X_PER_ROW) break;
+#pragma unroll
+        for (int e = 0; e < RUN; e++) {
+            split_tf32(RUN_ELEMENT(x_part[j], e), &big, &small);
+            xs[r * XS_STRIDE + c + e] = big;
+            xs[XS_PLANE + r * XS_STRIDE + c + e] = small;
+        }
     }
 #pragma unroll
     for (int j = 0; j < LOADS_W; j++) {
-        const int i = tid + j * THREADS, r = i / TILE_N, c = i - r * TILE_N;
-        if (i >= TILE_K * TILE_N) break;
-        split_tf32(w_part[j], &big, &small);
-        ws[r * WS_STRIDE + c] = big;
-        ws[WS_PLANE + r * WS_STRIDE + c] = small;
+        const int i = tid + j * THREADS, r = i / W_PER_ROW, c = (i - r * W_PER_ROW) * RUN;
+        if (i >= TILE_K * W_PER_ROW) break;
+#pragma unroll
+        for (int e = 0; e < RUN; e++) {
+            split_tf32(RUN_ELEMENT(w_part[j], e), &big, &small);
+            ws[r * WS_STRIDE + c + e] = big;
+            ws[WS_PLANE + r * WS_STRIDE + c + e] = small;
+        }
     }
 }
 
@@ -68,15 +76,15 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint
     barrier(CLK_LOCAL_MEM_FENCE);
 
     /* The next slices are fetched into registers while the current ones are multiplied. */
-    float x_next[LOADS_X], w_next[LOADS_W];
-    fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0,
+    run_t x_next[LOADS_X], w_next[LOADS_W];
+    fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0,
                  tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
         store_split_slices(x_next, w_next, xs, ws, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
-            fetch_slices(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
+            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
                          n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
                          x_next, w_next);
         /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */

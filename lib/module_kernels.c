@@ -9,7 +9,8 @@
 
 /* Projection tiles for GPUs, largest first: TILE_M, TILE_N, TILE_K, WPT_M, WPT_N. */
 static const int tiled_candidates[][5] = {
-    {128, 128, 8, 8, 8}, {64, 64, 8, 4, 4}, {32, 32, 8, 2, 2}, {16, 16, 8, 1, 1}, {1, 1, 1, 1, 1},
+    {128, 128, 16, 8, 8}, {128, 128, 8, 8, 8}, {64, 64, 8, 4, 4},
+    {32, 32, 8, 2, 2},    {16, 16, 8, 1, 1},   {1, 1, 1, 1, 1},
 };
 
 /* Rows per work-item of the vector (CPU) projection. */
@@ -87,18 +88,26 @@ static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_
     return 1;
 }
 
+/* Whether the projections may read and write runs of 4 floats (project_common.cl): in_features,
+ * ld_w, col0 and out_width are input_dim or multiples of embed_dim = n_heads * head_dim. */
+static int vector_runs(const mhfa_module *m, int tile_k, int tile_n) {
+    return m->cfg.input_dim % 4 == 0 && m->head_dim % 4 == 0 && tile_k % 4 == 0 && tile_n % 4 == 0;
+}
+
 /* Builds one tile size; *fits says whether it may be used. */
 static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
     size_t group = (size_t)(t[0] / t[3]) * (size_t)(t[1] / t[4]);
+    /* two slices of x and w_t, the rows' offsets */
     size_t local =
-        (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float) + (size_t)t[0] * sizeof(cl_long);
+        2 * (size_t)t[2] * (t[0] + t[1] + 8) * sizeof(float) + (size_t)t[0] * sizeof(cl_long);
     *fits = 0;
     if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
     snprintf(options, sizeof options,
-             "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d",
-             m->head_dim, t[0], t[1], t[2], t[3], t[4]);
+             "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d "
+             "-D VECTOR_RUNS=%d",
+             m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[2], t[1]));
     mhfa_status status = build_projection(m, "project_tiled", options);
     if (status == MHFA_SUCCESS)
         *fits = keep_projection_if_fits(m, (size_t)(t[1] / t[4]), (size_t)(t[0] / t[3]),
@@ -127,8 +136,9 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
     char options[256];
     snprintf(options, sizeof options,
-             "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d",
-             m->head_dim, t[0], t[1], t[2], t[3], t[4]);
+             "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d "
+             "-D VECTOR_RUNS=%d",
+             m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[0], (int)tile_n));
     static const char *const sources[3] = {"mma", "project_common", "project_mma"};
     static const char *const names[2] = {"project_to_heads", "project_to_rows"};
     cl_kernel *const kernels[2] = {&k->project_to_heads, &k->project_to_rows};
@@ -222,7 +232,8 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
     mhfa_context *ctx = m->ctx;
     size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
     size_t scratch = mma_scratch_floats(ctx, (size_t)warps);
-    size_t local = sizeof(float) * (2 * (size_t)block_k * (2 * d + 12) + scratch); /* 2 planes */
+    /* two tiles of K and V, two planes each (TF32 big and small parts) */
+    size_t local = sizeof(float) * (4 * (size_t)block_k * (2 * d + 12) + scratch);
     *fits = 0;
     if (m->cfg.store_attn_weights || d % 8 || !mhfa_group_fits_device(ctx, group, local))
         return MHFA_SUCCESS;

@@ -126,16 +126,16 @@ static FILE *open_tuning_file(void) {
  * format, but the device field is a case-insensitive part of the name. Used where the tuning file
  * says nothing; other devices get choices derived from their limits (module_kernels.c). The H100
  * takes the H200's lines: the same GH100 processor, with slower memory (not measured here). */
-static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 64 8 8 4\n"
+static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 128 16 8 8\n"
                                     "NVIDIA H200 | flash | 16 | mma 4 16\n"
                                     "NVIDIA H200 | flash masked | 16 | 32 8\n"
                                     "NVIDIA H200 | manual | 16 | 32 8\n"
-                                    "NVIDIA H200 | flash | 64 | mma 8 32\n"
-                                    "NVIDIA H100 | projection | tiled 128 64 8 8 4\n"
+                                    "NVIDIA H200 | flash | 64 | mma 8 16\n"
+                                    "NVIDIA H100 | projection | tiled 128 128 16 8 8\n"
                                     "NVIDIA H100 | flash | 16 | mma 4 16\n"
                                     "NVIDIA H100 | flash masked | 16 | 32 8\n"
                                     "NVIDIA H100 | manual | 16 | 32 8\n"
-                                    "NVIDIA H100 | flash | 64 | mma 8 32\n"
+                                    "NVIDIA H100 | flash | 64 | mma 8 16\n"
                                     "avx512 | projection | vector 16\n"
                                     "avx512 | flash | 16 | vector 16\n"
                                     "avx512 | flash | 64 | vector 32\n";
