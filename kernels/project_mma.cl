@@ -22,32 +22,32 @@
 #define LOADS_X   ((TILE_M * X_PER_ROW + THREADS - 1) / THREADS)
 #define LOADS_W   ((TILE_K * W_PER_ROW + THREADS - 1) / THREADS)
 
+/* One run stored at `at` of a pair of planes, split into TF32 big (first plane) and small parts. */
+inline void store_split_run(run_t run, __local uint *planes, int plane, int at) {
+    uint big, small;
+#pragma unroll
+    for (int e = 0; e < RUN; e++) {
+        split_tf32(RUN_ELEMENT(run, e), &big, &small);
+        planes[at + e] = big;
+        planes[plane + at + e] = small;
+    }
+}
+
 /* Stores what fetch_runs fetched, split: x's slice as [2][TILE_M][XS_STRIDE], w_t's as
- * [2][TILE_K][WS_STRIDE], big parts first. */
+ * [2][TILE_K][WS_STRIDE]. */
 inline void store_split_slices(const run_t *x_part, const run_t *w_part, __local uint *xs,
                                __local uint *ws, int tid) {
-    uint big, small;
 #pragma unroll
     for (int j = 0; j < LOADS_X; j++) {
         const int i = tid + j * THREADS, r = i / X_PER_ROW, c = (i - r * X_PER_ROW) * RUN;
         if (i >= TILE_M * X_PER_ROW) break;
-#pragma unroll
-        for (int e = 0; e < RUN; e++) {
-            split_tf32(RUN_ELEMENT(x_part[j], e), &big, &small);
-            xs[r * XS_STRIDE + c + e] = big;
-            xs[XS_PLANE + r * XS_STRIDE + c + e] = small;
-        }
+        store_split_run(x_part[j], xs, XS_PLANE, r * XS_STRIDE + c);
     }
 #pragma unroll
     for (int j = 0; j < LOADS_W; j++) {
         const int i = tid + j * THREADS, r = i / W_PER_ROW, c = (i - r * W_PER_ROW) * RUN;
         if (i >= TILE_K * W_PER_ROW) break;
-#pragma unroll
-        for (int e = 0; e < RUN; e++) {
-            split_tf32(RUN_ELEMENT(w_part[j], e), &big, &small);
-            ws[r * WS_STRIDE + c + e] = big;
-            ws[WS_PLANE + r * WS_STRIDE + c + e] = small;
-        }
+        store_split_run(w_part[j], ws, WS_PLANE, r * WS_STRIDE + c);
     }
 }
 
