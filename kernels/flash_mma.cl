@@ -79,12 +79,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         }
     }
     float o[D_STEPS][4];
-    MMA_UNROLL
-    for (int s = 0; s < D_STEPS; s++) {
-        MMA_UNROLL
-        for (int i = 0; i < 4; i++)
-            o[s][i] = 0.0f;
-    }
+    CLEAR_FRAGMENTS(o, D_STEPS);
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
 
     /* The next tile's keys and values are fetched into registers while this one is used. */
@@ -99,13 +94,8 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
         float s[K_TILES][4];
+        CLEAR_FRAGMENTS(s, K_TILES);
         const int key_of_g = (g >> 1) + 4 * (g & 1);
-        MMA_UNROLL
-        for (int n = 0; n < K_TILES; n++) {
-            MMA_UNROLL
-            for (int i = 0; i < 4; i++)
-                s[n][i] = 0.0f;
-        }
         MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             uint k_big[K_TILES][2], k_small[K_TILES][2];
@@ -150,12 +140,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         /* P (dropped out where training) as the A fragments of P V, one per 8 keys. The tile's
          * P V goes into a fresh sum, added to o in float32 (mma_3xtf32). */
         float pv[D_STEPS][4];
-        MMA_UNROLL
-        for (int d = 0; d < D_STEPS; d++) {
-            MMA_UNROLL
-            for (int i = 0; i < 4; i++)
-                pv[d][i] = 0.0f;
-        }
+        CLEAR_FRAGMENTS(pv, D_STEPS);
         MMA_UNROLL
         for (int n = 0; n < K_TILES; n++) {
             uint p_big[4], p_small[4];
@@ -191,8 +176,9 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
                 o[d][i] = o[d][i] * correction[i >> 1] + pv[d][i];
         }
         /* The other tile was last read before the previous barrier: free to overwrite. */
-        if (more) store_tile(k_next, v_next, ks_tiles + (tile ^ 1) * KS_TILE,
-                             vs_tiles + (tile ^ 1) * VS_TILE);
+        if (more)
+            store_tile(k_next, v_next, ks_tiles + (tile ^ 1) * KS_TILE,
+                       vs_tiles + (tile ^ 1) * VS_TILE);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 

@@ -57,6 +57,16 @@ inline void mma_tf32(float c[4], const uint a[4], const uint b[2], __local float
 }
 #endif
 
+/* fragments[0..n)[0..4) = 0 for an array of C fragments (a macro, so that the loops unroll where
+ * PTX runs and the array stays in registers). */
+#define CLEAR_FRAGMENTS(fragments, n)                                                              \
+    MMA_UNROLL                                                                                     \
+    for (int f_ = 0; f_ < (n); f_++) {                                                             \
+        MMA_UNROLL                                                                                 \
+        for (int i_ = 0; i_ < 4; i_++)                                                             \
+            (fragments)[f_][i_] = 0.0f;                                                            \
+    }
+
 /* v as TF32 big and small parts. big is v rounded to 11 significant bits (TF32's 10 + 1) by
  * Veltkamp's splitting, c = v (2^13 + 1), big = c - (c - v), and small = v - big exactly: four
  * float instructions (Hopper runs float32 at twice its integer rate, so this beats bit masking).

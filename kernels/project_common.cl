@@ -63,7 +63,7 @@ typedef float4 run_t;
 #define LOAD_RUN(p)       vload4(0, p)
 #define RUN_ELEMENT(v, e) ((e) == 0 ? (v).s0 : (e) == 1 ? (v).s1 : (e) == 2 ? (v).s2 : (v).s3)
 #else
-#define RUN 1
+#define RUN               1
 typedef float run_t;
 #define ZERO_RUN          0.0f
 #define LOAD_RUN(p)       (*(p))
@@ -77,8 +77,8 @@ typedef float run_t;
 inline void fetch_runs(__global const float *x, __local const long *x_rows, int x_heads,
                        __global const float *w_t, int ld_w, int col0, int in_features,
                        int out_features, int seq_len, int n0, int k0, int tid, int tile_m,
-                       int tile_n, int tile_k, int threads, int loads_x, int loads_w,
-                       run_t *x_next, run_t *w_next) {
+                       int tile_n, int tile_k, int threads, int loads_x, int loads_w, run_t *x_next,
+                       run_t *w_next) {
     const int x_per_row = tile_k / RUN, w_per_row = tile_n / RUN;
 #pragma unroll
     for (int t = 0; t < loads_x; t++) {

@@ -77,16 +77,16 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint
 
     /* The next slices are fetched into registers while the current ones are multiplied. */
     run_t x_next[LOADS_X], w_next[LOADS_W];
-    fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0,
-                 tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
+    fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0, tid,
+               TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
         store_split_slices(x_next, w_next, xs, ws, tid);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (k0 + TILE_K < in_features)
-            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
-                         n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
-                         x_next, w_next);
+            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0,
+                       k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next,
+                       w_next);
         /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
         float slice[M_TILES][N_TILES][4];
         add_tiles(slice, NULL);

@@ -62,8 +62,8 @@ inline void store_runs(const run_t *x_next, const run_t *w_next, __local float *
 /* y at (row_part, its columns' parts) = acc + bias: runs of 4 columns in one store where they
  * are adjacent in y (VECTOR_RUNS: a run stays within one head and one output). */
 inline void store_row(__global float **y_of, const size_t *col_part, size_t row_part,
-                      const float *acc, __global const float *bias, int has_bias, int col0,
-                      int n0, int tx, int out_features) {
+                      const float *acc, __global const float *bias, int has_bias, int col0, int n0,
+                      int tx, int out_features) {
 #pragma unroll
     for (int j = 0; j < WPT_N; j += (VECTOR_RUNS ? VN : 1)) {
         int col = n0 + COL_OF(tx, j);
@@ -98,9 +98,9 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     for (int k0 = 0, slice = 0; k0 < in_features; k0 += TILE_K, slice ^= 1) {
         const int more = k0 + TILE_K < in_features;
         if (more)
-            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len,
-                       n0, k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W,
-                       x_next, w_next);
+            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0,
+                       k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next,
+                       w_next);
         __local const float *xk = xs + slice * XS_SLICE, *wk = ws + slice * WS_SLICE;
         for (int k = 0; k < TILE_K; k++) {
             float a[WPT_M], b[WPT_N];
@@ -113,8 +113,9 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
                     acc[i][j] = MAC(a[i], b[j], acc[i][j]);
         }
         /* The other slice was last read before the previous barrier: free to overwrite. */
-        if (more) store_runs(x_next, w_next, xs + (slice ^ 1) * XS_SLICE,
-                             ws + (slice ^ 1) * WS_SLICE, tid);
+        if (more)
+            store_runs(x_next, w_next, xs + (slice ^ 1) * XS_SLICE, ws + (slice ^ 1) * WS_SLICE,
+                       tid);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
