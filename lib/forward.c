@@ -161,7 +161,7 @@ static mhfa_status enqueue_mask_to_keep(mhfa_module *m, const forward_io *io) {
     cl_int count = (cl_int)io->layout.count;
     mhfa_status status = mhfa_set_args(m->ctx, m->kernels.mask_to_keep, "mask_to_keep", 3,
                                        MHFA_ARG(io->mask), MHFA_ARG(m->keep.mem), MHFA_ARG(count));
-    size_t local = 64, global = mhfa_round_up((size_t)count, local);
+    size_t local = 64, global = mhfa_round_up(((size_t)count + 15) / 16, local); /* 16 a item */
     if (status == MHFA_SUCCESS)
         status = mhfa_enqueue(m->ctx, m->kernels.mask_to_keep, 1, &global, &local, "mask_to_keep");
     return status;

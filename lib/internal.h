@@ -92,6 +92,7 @@ typedef struct mhfa_flash_tuning { /* one choice of attention kernel */
     int block_q, block_k;          /* 0: built-in choice */
     int vector;                    /* 1: attention_vector.cl with block_k keys a step */
     int mma;                       /* 1: flash_mma.cl, block_q warps of 16 queries, block_k keys */
+    int wide; /* 1: attention_wide.cl, block_q queries, tiles of block_k keys */
 } mhfa_flash_tuning;
 typedef struct mhfa_tuning {
     int projection_kind;               /* 0: built-in choice */

@@ -226,6 +226,34 @@ static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_atte
     return mhfa_build_kernels(m->ctx, sources, 1, options, names, kernels, 1);
 }
 
+/* The kernel for few keys (attention_wide.cl), either path; *fits as above. */
+static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys,
+                                      mhfa_attention_kernel *out, int *fits) {
+    mhfa_context *ctx = m->ctx;
+    size_t d = (size_t)m->head_dim, padded = d + (d % 4 == 0 ? 4 : 1);
+    /* K (rows padded) and V tiles, the keep bits; with weights, the queries and m and 1 / l */
+    size_t local =
+        sizeof(float) * ((size_t)tile_keys * (padded + d) + (size_t)block_q * tile_keys / 32);
+    if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (padded + 2);
+    *fits = 0;
+    if (!mhfa_group_fits_device(ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
+    char options[160];
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d", m->head_dim,
+             block_q, tile_keys);
+    static const char *const sources[1] = {"attention_wide"};
+    const char *names[1] = {m->cfg.store_attn_weights ? "wide_attention_with_weights"
+                                                      : "wide_attention"};
+    cl_kernel *const kernels[1] = {&out->kernel};
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
+    if (status != MHFA_SUCCESS) return status;
+    *fits = mhfa_kernel_fits(ctx, out->kernel, (size_t)block_q);
+    if (*fits)
+        out->block_q = (size_t)block_q;
+    else
+        release(&out->kernel);
+    return MHFA_SUCCESS;
+}
+
 /* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
 static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
                                      mhfa_attention_kernel *out, int *fits) {
@@ -262,10 +290,12 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_flash_tuning *t,
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
     if (t->mma) status = try_mma_attention(m, t->block_q, t->block_k, out, &fits);
+    if (t->wide) status = try_wide_attention(m, t->block_q, t->block_k, out, &fits);
     if (fits || status != MHFA_SUCCESS) return status;
     if (t->vector) return build_vector_attention(m, t->block_k, out);
     if (!t->block_q && mhfa_is_cpu(ctx)) return build_vector_attention(m, 16, out);
-    if (t->block_q && !t->mma) status = try_attention(m, t->block_q, t->block_k, out, &fits);
+    if (t->block_q && !t->mma && !t->wide)
+        status = try_attention(m, t->block_q, t->block_k, out, &fits);
     /* Built in: K and V tiles take at most half the local memory (and 24 KiB). */
     cl_ulong budget = ctx->info.local_mem_size / 2;
     if (budget > 24576) budget = 24576;

@@ -7,6 +7,8 @@
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
+ *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
+ *                                                     multiples of 32)
  *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
  *                                                     on the flash path; default: the flash line)
  *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K: the manual path, weights
@@ -86,6 +88,11 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
         t->mma = 1;
         t->block_q = q;
         t->block_k = k;
+    } else if (sscanf(value, "wide %d %d", &q, &k) == 2 && positive(q) && q % 32 == 0 &&
+               positive(k) && k % 32 == 0) {
+        t->wide = 1;
+        t->block_q = q;
+        t->block_k = k;
     } else if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
         t->vector = 1;
         t->block_q = 16;
@@ -128,13 +135,13 @@ static FILE *open_tuning_file(void) {
  * takes the H200's lines: the same GH100 processor, with slower memory (not measured here). */
 static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 128 16 8 8\n"
                                     "NVIDIA H200 | flash | 16 | mma 4 16\n"
-                                    "NVIDIA H200 | flash masked | 16 | 32 8\n"
-                                    "NVIDIA H200 | manual | 16 | 32 8\n"
+                                    "NVIDIA H200 | flash masked | 16 | wide 128 128\n"
+                                    "NVIDIA H200 | manual | 16 | wide 128 128\n"
                                     "NVIDIA H200 | flash | 64 | mma 8 16\n"
                                     "NVIDIA H100 | projection | tiled 128 128 16 8 8\n"
                                     "NVIDIA H100 | flash | 16 | mma 4 16\n"
-                                    "NVIDIA H100 | flash masked | 16 | 32 8\n"
-                                    "NVIDIA H100 | manual | 16 | 32 8\n"
+                                    "NVIDIA H100 | flash masked | 16 | wide 128 128\n"
+                                    "NVIDIA H100 | manual | 16 | wide 128 128\n"
                                     "NVIDIA H100 | flash | 64 | mma 8 16\n"
                                     "avx512 | projection | vector 16\n"
                                     "avx512 | flash | 16 | vector 16\n"

@@ -1,0 +1,233 @@
+/* Attention for graphs of few keys (routing encoders: N up to a few hundred), one query per
+ * work-item, BLOCK_Q queries of one (batch, head) per work-group. Keys and values pass through
+ * local memory TILE_KEYS at a time, so that a graph of up to TILE_KEYS nodes is loaded once, with
+ * one barrier; a work-item scores its query CHUNK keys at a time in registers (online softmax).
+ * The keep mask is staged per tile as bits, one row of words per query: read from global memory
+ * once per group, in runs along the keys.
+ *   wide_attention: the flash path's output.
+ *   wide_attention_with_weights (manual path): the same pass, then the weights exp(s - m) / l,
+ *     recomputed from the queries in local memory and written with adjacent work-items on
+ *     adjacent keys of a row. The weights are stored before dropout, the output after it.
+ * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
+ * Layouts as in flash_attention.cl. Work-group: BLOCK_Q work-items (a multiple of 32, as the
+ * weights are written 32 keys a step); TILE_KEYS a multiple of 32. Grid:
+ * (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
+
+#if HEAD_DIM % 4 == 0
+#define VW 4
+typedef float4 vec;
+#define LOAD(i, p)     vload4((i), (p))
+#define STORE(v, i, p) vstore4((v), (i), (p))
+#else
+#define VW             1
+typedef float vec;
+#define LOAD(i, p)     ((p)[i])
+#define STORE(v, i, p) ((p)[i] = (v))
+#endif
+#define DV         (HEAD_DIM / VW)
+#define ROW        (DV + 1) /* K's and Q's rows in local memory, in vecs: padded across banks */
+#define CHUNK      8        /* keys scored at once in registers; divides 32 */
+#define WORDS      (TILE_KEYS / 32)
+#define TILE_LOADS ((TILE_KEYS * DV + BLOCK_Q - 1) / BLOCK_Q)
+#define LANES      32 /* weights: keys written side by side (a layout, not the warp size) */
+/* Keys a work-item holds in registers while it writes weights (more for short rows); a divisor
+ * of WORDS, so that a step never reads past the tile. */
+#define HELD_MAX (HEAD_DIM <= 16 ? 4 : HEAD_DIM <= 32 ? 2 : 1)
+#define HELD     (WORDS % 4 == 0 && HELD_MAX >= 4 ? 4 : WORDS % 2 == 0 && HELD_MAX >= 2 ? 2 : 1)
+
+/* The dot product of two rows, in the same order wherever a score is computed, so that the
+ * weights' pass reproduces the first pass's scores exactly. */
+inline float dot_row(const vec *a, const vec *b) {
+    float s = 0.0f;
+    for (int c = 0; c < DV; c++) {
+#if VW == 4
+        s = MAC(a[c].x, b[c].x, s);
+        s = MAC(a[c].y, b[c].y, s);
+        s = MAC(a[c].z, b[c].z, s);
+        s = MAC(a[c].w, b[c].w, s);
+#else
+        s = MAC(a[c], b[c], s);
+#endif
+    }
+    return s;
+}
+
+inline void read_row(__local const vec *from, vec *to) {
+    for (int c = 0; c < DV; c++)
+        to[c] = from[c];
+}
+
+/* Keys and values [k0, k0 + in_tile) into local memory, zeros past the end (a chunk's keys past
+ * the end weigh 0, and 0 * garbage could be NaN). */
+inline void load_keys(__local vec *ks, __local vec *vs, __global const float *k_head,
+                      __global const float *v_head, int k0, int in_tile) {
+#pragma unroll
+    for (int j = 0; j < TILE_LOADS; j++) {
+        const int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
+        if (i >= TILE_KEYS * DV) break;
+        const size_t at = (size_t)(k0 + r) * HEAD_DIM;
+        ks[r * ROW + c] = r < in_tile ? LOAD(c, k_head + at) : (vec)(0.0f);
+        vs[r * DV + c] = r < in_tile ? LOAD(c, v_head + at) : (vec)(0.0f);
+    }
+}
+
+/* Bits 0-3 of the result: which of x's 4 bytes are nonzero (byte 0 is bit 0). */
+inline uint nonzero_bytes(uint x) {
+    const uint top = ((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x; /* a byte's top bit: nonzero */
+    return ((top >> 7) & 1u) | ((top >> 14) & 2u) | ((top >> 21) & 4u) | ((top >> 28) & 8u);
+}
+
+/* bits[q][w], bit b: whether query q0 + q may attend key k0 + 32 w + b (0 past the tile). A
+ * work-item makes whole words, reading 4 keep bytes at once where they are adjacent and aligned;
+ * rows past n_query repeat the last row. */
+inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int has_keep,
+                           int4 stride, int batch, int head, int q0, int n_query, int k0,
+                           int in_tile) {
+    for (int i = get_local_id(0); i < BLOCK_Q * WORDS; i += BLOCK_Q) {
+        const int q = i / WORDS, w = i - q * WORDS, first = 32 * w;
+        const int present = clamp(in_tile - first, 0, 32);
+        uint word = present == 32 ? 0xffffffffu : (1u << present) - 1u;
+        if (has_keep) {
+            const int query = min(q0 + q, n_query - 1);
+            const size_t at = (size_t)batch * stride.x + (size_t)head * stride.y +
+                              (size_t)query * stride.z + (size_t)(k0 + first) * stride.w;
+            uint allowed = 0;
+            int b = 0;
+            if (stride.w == 1 && at % 4 == 0)
+                for (; b + 4 <= present; b += 4)
+                    allowed |= nonzero_bytes(*(__global const uint *)(keep + at + b)) << b;
+            for (; b < present; b++)
+                allowed |= (keep[at + (size_t)b * stride.w] != 0 ? 1u : 0u) << b;
+            word &= allowed;
+        }
+        bits[i] = word;
+    }
+}
+
+/* One query against the tile in local memory: the online softmax over chunks of keys. */
+inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec *vs,
+                        __local const uint *my_bits, int in_tile, vec *acc, float *m, float *l,
+                        int dropout, float dropout_p, ulong dropout_seed, ulong dropout_offset,
+                        ulong first_weight) {
+    for (int c0 = 0; c0 < in_tile; c0 += CHUNK) {
+        const uint allowed = my_bits[c0 / 32] >> (c0 % 32);
+        float s[CHUNK], chunk_max = -INFINITY;
+        for (int r = 0; r < CHUNK; r++) {
+            vec kr[DV];
+            read_row(ks + (c0 + r) * ROW, kr);
+            const float score = dot_row(qr, kr);
+            s[r] = (allowed >> r) & 1u ? score : -INFINITY;
+            chunk_max = fmax(chunk_max, s[r]);
+        }
+        const float m_new = fmax(*m, chunk_max);
+        if (m_new == -INFINITY) continue; /* nothing attendable yet: exp(-inf - -inf) is NaN */
+        const float correction = SOFTMAX_EXP(*m - m_new);
+        *l *= correction;
+        for (int c = 0; c < DV; c++)
+            acc[c] *= correction;
+        for (int r = 0; r < CHUNK; r++) { /* masked and past the end: s = -inf, p = 0 */
+            float p = SOFTMAX_EXP(s[r] - m_new);
+            *l += p;
+            if (dropout && c0 + r < in_tile &&
+                !dropout_keeps(first_weight + c0 + r, dropout_p, dropout_seed, dropout_offset))
+                p = 0.0f;
+            for (int c = 0; c < DV; c++)
+                acc[c] = MAC((vec)(p), vs[(c0 + r) * DV + c], acc[c]);
+        }
+        *m = m_new;
+    }
+}
+
+/* The per-work-item setup both kernels share. */
+#define WIDE_SETUP                                                                                 \
+    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV];                                           \
+    __local uint bits[BLOCK_Q * WORDS];                                                            \
+    const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q, query = q0 + lid;             \
+    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
+    const int row = min(query, n_query - 1); /* idle work-items read a valid row */                \
+    const int dropout = dropout_p > 0.0f;                                                          \
+    const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
+    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    vec qr[DV], acc[DV];                                                                           \
+    for (int c = 0; c < DV; c++) {                                                                 \
+        qr[c] = LOAD(c, q + ((size_t)bh * n_query + row) * HEAD_DIM) * scale;                      \
+        acc[c] = (vec)(0.0f);                                                                      \
+    }                                                                                              \
+    float m = -INFINITY, l = 0.0f
+
+/* Every tile of keys through attend_tile; the last stays in local memory. */
+#define WIDE_PASS                                                                                  \
+    for (int k0 = 0; k0 < graph_size; k0 += TILE_KEYS) {                                           \
+        const int in_tile = min(TILE_KEYS, graph_size - k0);                                       \
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */                    \
+        load_keys(ks, vs, k_head, v_head, k0, in_tile);                                            \
+        load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0, in_tile);  \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+        attend_tile(qr, ks, vs, bits + lid * WORDS, in_tile, acc, &m, &l, dropout, dropout_p,      \
+                    dropout_seed, dropout_offset, weight_row + k0);                                \
+    }
+
+inline void store_query_output(__global float *out, int bh, int n_query, int query, const vec *acc,
+                               float l, int dropout, float dropout_p) {
+    if (query >= n_query) return;
+    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    if (dropout) inv /= 1.0f - dropout_p;
+    __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
+    for (int c = 0; c < DV; c++)
+        STORE(acc[c] * inv, c, out_row);
+}
+
+__kernel void wide_attention(ATTENTION_ARGS) {
+    WIDE_SETUP;
+    WIDE_PASS;
+    store_query_output(out, bh, n_query, query, acc, l, dropout, dropout_p);
+}
+
+/* weights: [batch][n_heads][n_query][graph_size]. */
+__kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
+    WIDE_SETUP;
+    __local vec qs[BLOCK_Q * ROW];
+    __local float row_max[BLOCK_Q], row_inv[BLOCK_Q];
+    for (int c = 0; c < DV; c++)
+        qs[lid * ROW + c] = qr[c];
+    WIDE_PASS;
+    store_query_output(out, bh, n_query, query, acc, l, dropout, dropout_p);
+    row_max[lid] = m;
+    row_inv[lid] = l > 0.0f ? 1.0f / l : 0.0f;
+
+    /* The weights, tile by tile (the last is still in local memory): work-item (group, lane)
+     * holds keys kb + lane + LANES h (h < HELD) and writes them for queries group,
+     * group + BLOCK_Q / LANES, ... */
+    const int lane = lid % LANES, group = lid / LANES, rows = min(BLOCK_Q, n_query - q0);
+    const int tiles = (graph_size + TILE_KEYS - 1) / TILE_KEYS;
+    __global float *block = weights + ((size_t)bh * n_query + q0) * graph_size;
+    for (int t = 0; t < tiles; t++) {
+        const int k0 = t * TILE_KEYS, in_tile = min(TILE_KEYS, graph_size - k0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* row_max, row_inv written; the tile no longer read */
+        if (tiles > 1) {
+            load_keys(ks, vs, k_head, v_head, k0, in_tile);
+            load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0,
+                           in_tile);
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (int kb = 0; kb < in_tile; kb += LANES * HELD) {
+            vec kr[HELD][DV];
+            for (int h = 0; h < HELD; h++)
+                read_row(ks + (kb + h * LANES + lane) * ROW, kr[h]);
+            for (int qi = group; qi < rows; qi += BLOCK_Q / LANES) {
+                vec qv[DV];
+                read_row(qs + qi * ROW, qv);
+                const float top = row_max[qi], inv = row_inv[qi];
+                __global float *to = block + (size_t)qi * graph_size + k0 + kb + lane;
+                for (int h = 0; h < HELD; h++) {
+                    const int key = kb + h * LANES + lane;
+                    if (key >= in_tile) break;
+                    const int allowed = (bits[qi * WORDS + key / 32] >> lane) & 1u;
+                    const float s = dot_row(qv, kr[h]);
+                    to[h * LANES] = allowed && top != -INFINITY ? SOFTMAX_EXP(s - top) * inv : 0.0f;
+                }
+            }
+        }
+    }
+}
