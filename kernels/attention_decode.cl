@@ -16,9 +16,9 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
     const int bh = row / n_query, query = row - bh * n_query;
     const int batch = bh / n_heads, head = bh - batch * n_heads;
     const int dropout = dropout_p > 0.0f;
-    __global const float *q_row = q + (size_t)row * HEAD_DIM;
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;
+    __global const float *q_row = HEAD_ROWS(q, batch, head, n_query) + query * ROW_STRIDE;
+    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);
+    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);
     float qr[HEAD_DIM], acc[HEAD_DIM];
     for (int c = 0; c < HEAD_DIM; c++) {
         qr[c] = q_row[c] * scale;
@@ -28,7 +28,7 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
     const int end = min(graph_size, (chunk + 1) * CHUNK);
     for (int key = chunk * CHUNK; key < end; key++) {
         if (!may_attend(keep, has_keep, keep_stride, batch, head, query, key)) continue;
-        __global const float *k_row = k_head + (size_t)key * HEAD_DIM;
+        __global const float *k_row = k_head + (size_t)key * ROW_STRIDE;
         float s = 0.0f;
         for (int c = 0; c < HEAD_DIM; c++)
             s = MAC(qr[c], k_row[c], s);
@@ -39,7 +39,7 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
         if (dropout &&
             !dropout_keeps((ulong)row * graph_size + key, dropout_p, dropout_seed, dropout_offset))
             p = 0.0f;
-        __global const float *v_row = v_head + (size_t)key * HEAD_DIM;
+        __global const float *v_row = v_head + (size_t)key * ROW_STRIDE;
         for (int c = 0; c < HEAD_DIM; c++)
             acc[c] = MAC(p, v_row[c], acc[c] * correction);
         m = m_new;
@@ -52,8 +52,9 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
 }
 
 __kernel void decode_merge(__global const float *partial, int chunks, __global float *out,
-                           float dropout_p) {
-    const int row = get_global_id(0);
+                           float dropout_p, int n_heads, int n_query) {
+    const int row = get_global_id(0), bh = row / n_query, query = row - bh * n_query;
+    const int batch = bh / n_heads, head = bh - batch * n_heads;
     __global const float *from = partial + (size_t)row * chunks * PARTIAL;
     float m = -INFINITY;
     for (int i = 0; i < chunks; i++)
@@ -73,6 +74,7 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
     }
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout_p > 0.0f) inv /= 1.0f - dropout_p;
+    __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
     for (int c = 0; c < HEAD_DIM; c++)
-        out[(size_t)row * HEAD_DIM + c] = acc[c] * inv;
+        out_row[c] = acc[c] * inv;
 }

@@ -17,15 +17,16 @@
 /* The scores of keys [k0, k0 + BLOCK_K) for the 16 queries, -inf where masked or past the end;
  * returns their lane-wise max. */
 inline float16 block_scores(float16 *s, const float16 *qt, __global const float *k_head,
-                            int graph_size, int k0, __global const uchar *keep, int has_keep,
-                            int4 keep_stride, int batch, int head, int query0, int n_query) {
+                            size_t row_stride, int graph_size, int k0, __global const uchar *keep,
+                            int has_keep, int4 keep_stride, int batch, int head, int query0,
+                            int n_query) {
     float16 block_max = (float16)(-INFINITY);
     for (int r0 = 0; r0 < BLOCK_K; r0 += KEYS_AT_ONCE) {
         __global const float *k_row[KEYS_AT_ONCE]; /* keys past the end read the last one */
         float16 dot[KEYS_AT_ONCE];
 #pragma unroll
         for (int j = 0; j < KEYS_AT_ONCE; j++) {
-            k_row[j] = k_head + (size_t)min(k0 + r0 + j, graph_size - 1) * HEAD_DIM;
+            k_row[j] = k_head + (size_t)min(k0 + r0 + j, graph_size - 1) * row_stride;
             dot[j] = (float16)(0.0f);
         }
         for (int c = 0; c < HEAD_DIM; c++) {
@@ -70,35 +71,37 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
     const int bh = get_global_id(1), batch = bh / n_heads, head = bh - batch * n_heads;            \
     if (query0 >= n_query) return;                                                                 \
     const int dropout = dropout_p > 0.0f;                                                          \
+    __global const float *q_head = HEAD_ROWS(q, batch, head, n_query);                             \
     float16 qt[HEAD_DIM], acc[HEAD_DIM], s[BLOCK_K];                                               \
     for (int c = 0; c < HEAD_DIM; c++) {                                                           \
         float lane[LANES];                                                                         \
         for (int i = 0; i < LANES; i++)                                                            \
-            lane[i] = q[((size_t)bh * n_query + min(query0 + i, n_query - 1)) * HEAD_DIM + c];     \
+            lane[i] = q_head[min(query0 + i, n_query - 1) * ROW_STRIDE + c];                       \
         qt[c] = vload16(0, lane) * scale;                                                          \
         acc[c] = (float16)(0.0f);                                                                  \
     }                                                                                              \
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
+    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
     const ulong row0 = ((ulong)bh * n_query + query0) * graph_size;                                \
     float16 m = (float16)(-INFINITY), l = (float16)(0.0f)
 
 /* Writes lane i of the per-query result vectors (acc[c] * inv) to query0 + i. */
-inline void store_rows(__global float *out, int bh, int n_query, int query0, const float16 *acc,
-                       float16 inv) {
+inline void store_rows(__global float *out_head, size_t row_stride, int n_query, int query0,
+                       const float16 *acc, float16 inv) {
     for (int c = 0; c < HEAD_DIM; c++) {
         float lane[LANES];
         vstore16(acc[c] * inv, 0, lane);
         for (int i = 0; i < LANES && query0 + i < n_query; i++)
-            out[((size_t)bh * n_query + query0 + i) * HEAD_DIM + c] = lane[i];
+            out_head[(query0 + i) * row_stride + c] = lane[i];
     }
 }
 
 __kernel void vector_attention(ATTENTION_ARGS) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
-        const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,
-                                                   keep_stride, batch, head, query0, n_query));
+        const float16 m_new =
+            fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, keep, has_keep,
+                                 keep_stride, batch, head, query0, n_query));
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
@@ -118,7 +121,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
                 if (dropout && present)
                     p[j] *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
                                          dropout_offset);
-                v_row[j] = v_head + (size_t)min(k0 + r, graph_size - 1) * HEAD_DIM;
+                v_row[j] = v_head + (size_t)min(k0 + r, graph_size - 1) * ROW_STRIDE;
             }
             for (int c = 0; c < HEAD_DIM; c++) {
                 float16 a = acc[c];
@@ -132,15 +135,16 @@ __kernel void vector_attention(ATTENTION_ARGS) {
     }
     float16 inv = select(1.0f / l, (float16)(0.0f), l == 0.0f);
     if (dropout) inv /= 1.0f - dropout_p;
-    store_rows(out, bh, n_query, query0, acc, inv);
+    store_rows(HEAD_ROWS(out, batch, head, n_query), ROW_STRIDE, n_query, query0, acc, inv);
 }
 
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
 __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
-        const float16 m_new = fmax(m, block_scores(s, qt, k_head, graph_size, k0, keep, has_keep,
-                                                   keep_stride, batch, head, query0, n_query));
+        const float16 m_new =
+            fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, keep, has_keep,
+                                 keep_stride, batch, head, query0, n_query));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
         l *= select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
@@ -152,8 +156,8 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     const float16 base = select(m, (float16)(0.0f), empty);
     const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
-        block_scores(s, qt, k_head, graph_size, k0, keep, has_keep, keep_stride, batch, head,
-                     query0, n_query);
+        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, keep, has_keep, keep_stride, batch,
+                     head, query0, n_query);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
             float16 p = SOFTMAX_EXP(s[r] - base) * inv;
             float lane[LANES];
@@ -164,10 +168,11 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                 p *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
                                   dropout_offset) /
                      (1.0f - dropout_p);
-            __global const float *v_row = v_head + (size_t)(k0 + r) * HEAD_DIM;
+            __global const float *v_row = v_head + (size_t)(k0 + r) * ROW_STRIDE;
             for (int c = 0; c < HEAD_DIM; c++)
                 acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
         }
     }
-    store_rows(out, bh, n_query, query0, acc, (float16)(1.0f));
+    store_rows(HEAD_ROWS(out, batch, head, n_query), ROW_STRIDE, n_query, query0, acc,
+               (float16)(1.0f));
 }

@@ -13,18 +13,6 @@
  * weights are written 32 keys a step); TILE_KEYS a multiple of 32. Grid:
  * (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
 
-#if HEAD_DIM % 4 == 0
-#define VW 4
-typedef float4 vec;
-#define LOAD(i, p)     vload4((i), (p))
-#define STORE(v, i, p) vstore4((v), (i), (p))
-#else
-#define VW             1
-typedef float vec;
-#define LOAD(i, p)     ((p)[i])
-#define STORE(v, i, p) ((p)[i] = (v))
-#endif
-#define DV         (HEAD_DIM / VW)
 #define ROW        (DV + 1) /* K's and Q's rows in local memory, in vecs: padded across banks */
 #define CHUNK      8        /* keys scored at once in registers; divides 32 */
 #define WORDS      (TILE_KEYS / 32)
@@ -60,12 +48,12 @@ inline void read_row(__local const vec *from, vec *to) {
 /* Keys and values [k0, k0 + in_tile) into local memory, zeros past the end (a chunk's keys past
  * the end weigh 0, and 0 * garbage could be NaN). */
 inline void load_keys(__local vec *ks, __local vec *vs, __global const float *k_head,
-                      __global const float *v_head, int k0, int in_tile) {
+                      __global const float *v_head, size_t row_stride, int k0, int in_tile) {
 #pragma unroll
     for (int j = 0; j < TILE_LOADS; j++) {
         const int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
         if (i >= TILE_KEYS * DV) break;
-        const size_t at = (size_t)(k0 + r) * HEAD_DIM;
+        const size_t at = (size_t)(k0 + r) * row_stride;
         ks[r * ROW + c] = r < in_tile ? LOAD(c, k_head + at) : (vec)(0.0f);
         vs[r * DV + c] = r < in_tile ? LOAD(c, v_head + at) : (vec)(0.0f);
     }
@@ -147,11 +135,11 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
     const int row = min(query, n_query - 1); /* idle work-items read a valid row */                \
     const int dropout = dropout_p > 0.0f;                                                          \
     const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
+    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
     vec qr[DV], acc[DV];                                                                           \
     for (int c = 0; c < DV; c++) {                                                                 \
-        qr[c] = LOAD(c, q + ((size_t)bh * n_query + row) * HEAD_DIM) * scale;                      \
+        qr[c] = LOAD(c, HEAD_ROWS(q, batch, head, n_query) + row * ROW_STRIDE) * scale;            \
         acc[c] = (vec)(0.0f);                                                                      \
     }                                                                                              \
     float m = -INFINITY, l = 0.0f
@@ -161,19 +149,19 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
     for (int k0 = 0; k0 < graph_size; k0 += TILE_KEYS) {                                           \
         const int in_tile = min(TILE_KEYS, graph_size - k0);                                       \
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */                    \
-        load_keys(ks, vs, k_head, v_head, k0, in_tile);                                            \
+        load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);                                \
         load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0, in_tile);  \
         barrier(CLK_LOCAL_MEM_FENCE);                                                              \
         attend_tile(qr, ks, vs, bits + lid * WORDS, in_tile, acc, &m, &l, dropout, dropout_p,      \
                     dropout_seed, dropout_offset, weight_row + k0);                                \
     }
 
-inline void store_query_output(__global float *out, int bh, int n_query, int query, const vec *acc,
-                               float l, int dropout, float dropout_p) {
-    if (query >= n_query) return;
+/* The output row of a query (none past n_query). */
+inline void store_query_output(__global float *out_row, int active, const vec *acc, float l,
+                               int dropout, float dropout_p) {
+    if (!active) return;
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout) inv /= 1.0f - dropout_p;
-    __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
     for (int c = 0; c < DV; c++)
         STORE(acc[c] * inv, c, out_row);
 }
@@ -181,7 +169,8 @@ inline void store_query_output(__global float *out, int bh, int n_query, int que
 __kernel void wide_attention(ATTENTION_ARGS) {
     WIDE_SETUP;
     WIDE_PASS;
-    store_query_output(out, bh, n_query, query, acc, l, dropout, dropout_p);
+    store_query_output(HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE, query < n_query,
+                       acc, l, dropout, dropout_p);
 }
 
 /* weights: [batch][n_heads][n_query][graph_size]. */
@@ -192,7 +181,8 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
     for (int c = 0; c < DV; c++)
         qs[lid * ROW + c] = qr[c];
     WIDE_PASS;
-    store_query_output(out, bh, n_query, query, acc, l, dropout, dropout_p);
+    store_query_output(HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE, query < n_query,
+                       acc, l, dropout, dropout_p);
     row_max[lid] = m;
     row_inv[lid] = l > 0.0f ? 1.0f / l : 0.0f;
 
@@ -206,7 +196,7 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
         const int k0 = t * TILE_KEYS, in_tile = min(TILE_KEYS, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* row_max, row_inv written; the tile no longer read */
         if (tiles > 1) {
-            load_keys(ks, vs, k_head, v_head, k0, in_tile);
+            load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
             load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0,
                            in_tile);
             barrier(CLK_LOCAL_MEM_FENCE);

@@ -53,8 +53,26 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
                 (size_t)key * stride.w] != 0;
 }
 
+/* The per-head tensors (q, k, v and the attention's output) are [batch][n_heads][len][HEAD_DIM],
+ * or with ROWS_LAYOUT [batch][len][n_heads][HEAD_DIM], each position's heads side by side: the
+ * tiled projection writes that faster at head_dim 16, but kernels that load a head's rows at once
+ * read it slower, so a tuning line chooses it per kernel (BENCHMARKS.md). HEAD_ROWS is a head's
+ * first row and ROW_STRIDE the step from one of its rows to the next; both need n_heads. */
+#ifndef ROWS_LAYOUT
+#define ROWS_LAYOUT 0
+#endif
+#if ROWS_LAYOUT
+#define ROW_STRIDE ((size_t)n_heads * HEAD_DIM)
+#define HEAD_ROWS(p, batch, head, len)                                                             \
+    ((p) + ((size_t)(batch) * (size_t)(len)*n_heads + (size_t)(head)) * HEAD_DIM)
+#else
+#define ROW_STRIDE ((size_t)HEAD_DIM)
+#define HEAD_ROWS(p, batch, head, len)                                                             \
+    ((p) + ((size_t)(batch)*n_heads + (size_t)(head)) * (size_t)(len)*HEAD_DIM)
+#endif
+
 /* The argument list every attention kernel starts with (flash_attention.cl, attention_vector.cl;
- * lib/attention.c sets them): q, k, v in the per-head layout, the keep mask, the output. */
+ * lib/attention.c sets them): q, k, v as HEAD_ROWS lays them out, the keep mask, the output. */
 #define ATTENTION_ARGS                                                                             \
     __global const float *q, __global const float *k, __global const float *v,                     \
         __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \

@@ -11,32 +11,19 @@
  * the scores in registers (keys past the end score -inf and weigh 0).
  * Rows are handled as VW-wide vectors (float4 when HEAD_DIM allows), so that local memory is read
  * 16 bytes at a time.
- * Inputs q, k, v: [batch][n_heads][len][HEAD_DIM]; out: [batch][n_heads][n_query][HEAD_DIM].
+ * Inputs q, k, v and out in the per-head layout (common.cl: HEAD_ROWS, ROW_STRIDE).
  * Work-group: BLOCK_Q work-items; grid: (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
-
-#if HEAD_DIM % 4 == 0
-#define VW 4
-typedef float4 vec;
-#define LOAD(i, p)     vload4((i), (p))
-#define STORE(v, i, p) vstore4((v), (i), (p))
-#else
-#define VW             1
-typedef float vec;
-#define LOAD(i, p)     ((p)[i])
-#define STORE(v, i, p) ((p)[i] = (v))
-#endif
-#define DV (HEAD_DIM / VW)
 
 #define TILE_LOADS ((BLOCK_K * DV + BLOCK_Q - 1) / BLOCK_Q)
 
 /* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end.
  * A fixed trip count lets the compiler issue every load before the first store. */
 inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const float *k_head,
-                      __global const float *v_head, int k0, int in_tile) {
+                      __global const float *v_head, size_t row_stride, int k0, int in_tile) {
     for (int j = 0; j < TILE_LOADS; j++) {
         int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
         if (i >= BLOCK_K * DV) break;
-        size_t at = (size_t)(k0 + r) * HEAD_DIM;
+        size_t at = (size_t)(k0 + r) * row_stride;
         ks[r][c] = r < in_tile ? LOAD(c, k_head + at) : (vec)(0.0f);
         vs[r][c] = r < in_tile ? LOAD(c, v_head + at) : (vec)(0.0f);
     }
@@ -82,13 +69,13 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
     const int row = active ? query : n_query - 1; /* idle work-items read a valid row */           \
     const int dropout = dropout_p > 0.0f;                                                          \
     vec qr[DV], acc[DV];                                                                           \
-    __global const float *q_row = q + ((size_t)bh * n_query + row) * HEAD_DIM;                     \
+    __global const float *q_row = HEAD_ROWS(q, batch, head, n_query) + row * ROW_STRIDE;           \
     for (int c = 0; c < DV; c++) {                                                                 \
         qr[c] = LOAD(c, q_row) * scale;                                                            \
         acc[c] = (vec)(0.0f);                                                                      \
     }                                                                                              \
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;                         \
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;                         \
+    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
+    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
     const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
     float s[BLOCK_K];                                                                              \
     float m = -INFINITY, l = 0.0f
@@ -98,7 +85,7 @@ __kernel void flash_attention(ATTENTION_ARGS) {
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
-        load_tile(ks, vs, k_head, v_head, k0, in_tile);
+        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         const float m_new = fmax(
             m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
@@ -123,7 +110,7 @@ __kernel void flash_attention(ATTENTION_ARGS) {
     if (!active) return;
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout) inv /= 1.0f - dropout_p;
-    __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
+    __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c] * inv, c, out_row);
 }
@@ -135,7 +122,7 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE);
-        load_tile(ks, vs, k_head, v_head, k0, in_tile);
+        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         const float m_new = fmax(
             m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
@@ -155,7 +142,7 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile, and ps, are no longer read */
-        load_tile(ks, vs, k_head, v_head, k0, in_tile);
+        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
         for (int r = 0; r < BLOCK_K; r++) {
@@ -176,7 +163,7 @@ __kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
         }
     }
     if (!active) return;
-    __global float *out_row = out + ((size_t)bh * n_query + query) * HEAD_DIM;
+    __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c], c, out_row);
 }

@@ -24,15 +24,19 @@
 #define TILE_FLOATS (BLOCK_K * HEAD_DIM)
 #define TILE_LOADS  ((TILE_FLOATS + THREADS - 1) / THREADS)
 
-/* This work-item's share of the tile of keys and values from key0 on: one run of
- * BLOCK_K * HEAD_DIM floats each, zeros past the end. Fixed trip count: all loads in flight. */
-inline void fetch_tile(__global const float *k_head, __global const float *v_head, int key0,
-                       int graph_size, float *k_next, float *v_next) {
+/* This work-item's share of the tile of keys and values from key0 on: BLOCK_K rows of HEAD_DIM
+ * floats each, zeros past the end. Fixed trip count: all loads in flight. */
+inline void fetch_tile(__global const float *k_head, __global const float *v_head,
+                       size_t row_stride, int key0, int graph_size, float *k_next, float *v_next) {
 #pragma unroll
     for (int j = 0; j < TILE_LOADS; j++) {
-        const int i = get_local_id(0) + j * THREADS;
-        const int present = i < TILE_FLOATS && key0 + i / HEAD_DIM < graph_size;
-        const size_t at = (size_t)key0 * HEAD_DIM + i;
+        const int i = get_local_id(0) + j * THREADS, r = i / HEAD_DIM;
+        const int present = i < TILE_FLOATS && key0 + r < graph_size;
+#if ROWS_LAYOUT
+        const size_t at = (size_t)(key0 + r) * row_stride + (i - r * HEAD_DIM);
+#else
+        const size_t at = (size_t)key0 * HEAD_DIM + i; /* the tile is one run */
+#endif
         k_next[j] = present ? k_head[at] : 0.0f;
         v_next[j] = present ? v_head[at] : 0.0f;
     }
@@ -63,9 +67,9 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
     const int row0 = get_group_id(0) * 16 * WARPS + (tid >> 5) * 16 + g, row1 = row0 + 8;
     const int dropout = dropout_p > 0.0f;
-    __global const float *q_head = q + (size_t)bh * n_query * HEAD_DIM;
-    __global const float *k_head = k + (size_t)bh * graph_size * HEAD_DIM;
-    __global const float *v_head = v + (size_t)bh * graph_size * HEAD_DIM;
+    __global const float *q_head = HEAD_ROWS(q, batch, head, n_query);
+    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);
+    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);
 
     /* This lane's A fragments of the scaled queries (rows past the end: 0). */
     uint q_big[D_STEPS][4], q_small[D_STEPS][4];
@@ -74,7 +78,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         MMA_UNROLL
         for (int i = 0; i < 4; i++) {
             const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
-            const float value = row < n_query ? q_head[(size_t)row * HEAD_DIM + dim] * scale : 0.0f;
+            const float value = row < n_query ? q_head[row * ROW_STRIDE + dim] * scale : 0.0f;
             split_tf32(value, &q_big[s][i], &q_small[s][i]);
         }
     }
@@ -84,12 +88,13 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
 
     /* The next tile's keys and values are fetched into registers while this one is used. */
     float k_next[TILE_LOADS], v_next[TILE_LOADS];
-    fetch_tile(k_head, v_head, 0, graph_size, k_next, v_next);
+    fetch_tile(k_head, v_head, ROW_STRIDE, 0, graph_size, k_next, v_next);
     store_tile(k_next, v_next, ks_tiles, vs_tiles);
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int key0 = 0, tile = 0; key0 < graph_size; key0 += BLOCK_K, tile ^= 1) {
         const int more = key0 + BLOCK_K < graph_size;
-        if (more) fetch_tile(k_head, v_head, key0 + BLOCK_K, graph_size, k_next, v_next);
+        if (more)
+            fetch_tile(k_head, v_head, ROW_STRIDE, key0 + BLOCK_K, graph_size, k_next, v_next);
         __local const uint *ks = ks_tiles + tile * KS_TILE, *vs = vs_tiles + tile * VS_TILE;
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
@@ -189,7 +194,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         if (dropout) inv /= 1.0f - dropout_p;
         const int row = r ? row1 : row0;
         if (row >= n_query) continue;
-        __global float *to = out + ((size_t)bh * n_query + row) * HEAD_DIM + 2 * t;
+        __global float *to = HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE + 2 * t;
         MMA_UNROLL
         for (int d = 0; d < D_STEPS; d++) {
             to[d * 8] = o[d][2 * r] * inv;

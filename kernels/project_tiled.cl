@@ -144,6 +144,14 @@ __kernel void project_to_heads(PROJECTION_ARGS) {
     project_tile(PROJECTION_PASS, 0, 1, (__local float *)xs, (__local float *)ws, x_rows);
 }
 
+/* Both sides rows-major: the input projections for an attention kernel built with ROWS_LAYOUT
+ * (common.cl), and the output projection after it. */
+__kernel void project_rows(PROJECTION_ARGS) {
+    __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
+    __local long x_rows[TILE_M];
+    project_tile(PROJECTION_PASS, 0, 0, (__local float *)xs, (__local float *)ws, x_rows);
+}
+
 __kernel void project_to_rows(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
     __local long x_rows[TILE_M];

@@ -32,6 +32,7 @@ static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a,
     mhfa_kernels *k = &m->kernels;
     cl_int chunks = (a->graph_size + k->decode_chunk - 1) / k->decode_chunk;
     cl_float p = a->dropout_p;
+    cl_int n_heads = a->n_heads, n_query = a->n_query;
     size_t rows = (size_t)a->batch * (size_t)a->n_heads * (size_t)a->n_query;
     mhfa_status status = mhfa_buffer_reserve(
         m->ctx, &m->partials, rows * (size_t)chunks * (size_t)(a->head_dim + 2) * sizeof(float));
@@ -50,22 +51,28 @@ static mhfa_status decode(mhfa_module *m, const mhfa_attention_args *a,
     if (status == MHFA_SUCCESS)
         status = mhfa_enqueue(m->ctx, k->decode_partial, 2, grid, local, "decode_partial");
     if (status == MHFA_SUCCESS)
-        status =
-            mhfa_set_args(m->ctx, k->decode_merge, "decode_merge", 4, MHFA_ARG(m->partials.mem),
-                          MHFA_ARG(chunks), MHFA_ARG(a->out), MHFA_ARG(p));
+        status = mhfa_set_args(m->ctx, k->decode_merge, "decode_merge", 6,
+                               MHFA_ARG(m->partials.mem), MHFA_ARG(chunks), MHFA_ARG(a->out),
+                               MHFA_ARG(p), MHFA_ARG(n_heads), MHFA_ARG(n_query));
     if (status == MHFA_SUCCESS)
         status = mhfa_enqueue(m->ctx, k->decode_merge, 1, &rows, NULL, "decode_merge");
     return status;
 }
 
+const mhfa_attention_kernel *mhfa_attention_kernel_for(const mhfa_module *m, int n_query,
+                                                       int graph_size, int masked, int weights) {
+    const mhfa_kernels *k = &m->kernels;
+    if (!weights && k->decode_partial && n_query <= 2 && graph_size >= 2 * k->decode_chunk)
+        return NULL;
+    /* Masked forwards take their own kernel where the tuning chose one. */
+    return masked && k->attention_masked.kernel ? &k->attention_masked : &k->attention;
+}
+
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights) {
-    mhfa_kernels *k = &m->kernels;
-    if (!weights && k->decode_partial && a->n_query <= 2 && a->graph_size >= 2 * k->decode_chunk)
-        return decode(m, a, mask);
-    /* Masked forwards take their own kernel where the tuning chose one. */
     const mhfa_attention_kernel *ak =
-        a->keep && k->attention_masked.kernel ? &k->attention_masked : &k->attention;
+        mhfa_attention_kernel_for(m, a->n_query, a->graph_size, a->keep != NULL, weights != NULL);
+    if (!ak) return decode(m, a, mask);
     const char *what = weights ? "attention (with weights)" : "attention";
     mhfa_status status = set_attention_args(m, ak->kernel, what, a, mask);
     if (status == MHFA_SUCCESS && weights)

@@ -46,7 +46,7 @@ typedef struct projection {
     cl_kernel kernel;
     const char *what;
     cl_mem x;
-    int seq_len;
+    int seq_len, in_features;
     cl_mem w_t, bias; /* bias NULL without bias */
     int ld_w, col0, out_features;
     cl_mem y[3];
@@ -55,13 +55,12 @@ typedef struct projection {
 static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
     const mhfa_kernels *k = &m->kernels;
     cl_int rows = batch * p->seq_len, has_bias = p->bias != NULL;
-    cl_int in = p->kernel == k->project_to_rows ? m->cfg.embed_dim : m->cfg.input_dim;
     cl_int out_width = m->cfg.embed_dim;
     cl_mem bias = has_bias ? p->bias : p->w_t; /* any valid buffer when unused */
     mhfa_status status = mhfa_set_args(
         m->ctx, p->kernel, p->what, 14, MHFA_ARG(p->x), MHFA_ARG(p->w_t), MHFA_ARG(p->ld_w),
         MHFA_ARG(p->col0), MHFA_ARG(bias), MHFA_ARG(has_bias), MHFA_ARG(p->y[0]), MHFA_ARG(p->y[1]),
-        MHFA_ARG(p->y[2]), MHFA_ARG(rows), MHFA_ARG(in), MHFA_ARG(p->out_features),
+        MHFA_ARG(p->y[2]), MHFA_ARG(rows), MHFA_ARG(p->in_features), MHFA_ARG(p->out_features),
         MHFA_ARG(out_width), MHFA_ARG(p->seq_len));
     if (status != MHFA_SUCCESS) return status;
     size_t blocks[2] = {((size_t)p->out_features + k->projection_tile[0] - 1) /
@@ -101,17 +100,20 @@ static int values_in_output(const mhfa_module *m, int batch, int graph_size, con
            !output_may_alias_input(io) && mem_size(io->out) >= v_bytes;
 }
 
-/* Q, K and V in the per-head layout: one launch for self-attention, two for cross-attention. */
+/* Q, K and V in the per-head layout, or rows-major: one launch for self-attention, two for
+ * cross-attention. */
 static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
-                                  const forward_io *io) {
+                                  const forward_io *io, int rows_layout) {
     if (m->kernels.projection_clblast)
         return mhfa_clblast_project_inputs(m, batch, n_query, graph_size, io->q, io->h);
     const int e = m->cfg.embed_dim;
     cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = io->v;
-    projection p = {m->kernels.project_to_heads,
+    cl_kernel kernel = rows_layout ? m->kernels.project_rows : m->kernels.project_to_heads;
+    projection p = {kernel,
                     "query/key/value projection",
                     io->q,
                     n_query,
+                    m->cfg.input_dim,
                     m->in_t,
                     m->in_bias,
                     3 * e,
@@ -122,10 +124,11 @@ static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int gr
     p.what = "query projection";
     p.out_features = e;
     mhfa_status status = project(m, &p, batch);
-    projection kv = {m->kernels.project_to_heads,
+    projection kv = {kernel,
                      "key/value projection",
                      io->h,
                      graph_size,
+                     m->cfg.input_dim,
                      m->in_t,
                      m->in_bias,
                      3 * e,
@@ -218,8 +221,16 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
         reserve_scratch(m, batch, n_query, graph_size, io->layout.count, values_elsewhere);
     if (status != MHFA_SUCCESS) return status;
     io->v = values_elsewhere ? io->out : m->v_heads.mem;
+    /* The layout the attention kernel was built for (rows-major or per head). */
+    const mhfa_attention_kernel *kernel =
+        mhfa_uses_application_core(cfg)
+            ? NULL
+            : mhfa_attention_kernel_for(m, n_query, graph_size, io->mask != NULL,
+                                        cfg->store_attn_weights);
+    const int rows_layout = kernel && kernel->rows_layout;
     if (io->mask) status = enqueue_mask_to_keep(m, io);
-    if (status == MHFA_SUCCESS) status = project_inputs(m, batch, n_query, graph_size, io);
+    if (status == MHFA_SUCCESS)
+        status = project_inputs(m, batch, n_query, graph_size, io, rows_layout);
     if (status != MHFA_SUCCESS) return status;
 
     mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
@@ -234,10 +245,11 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
             mhfa_attention(m, &args, &io->layout, cfg->store_attn_weights ? m->weights.mem : NULL);
     if (status == MHFA_SUCCESS && m->kernels.projection_clblast)
         return mhfa_clblast_project_output(m, batch, n_query, args.out, io->out);
-    projection out = {m->kernels.project_to_rows,
+    projection out = {rows_layout ? m->kernels.project_rows : m->kernels.project_to_rows,
                       "output projection",
                       args.out,
                       n_query,
+                      cfg->embed_dim,
                       m->out_t,
                       m->out_bias,
                       cfg->embed_dim,

@@ -93,6 +93,7 @@ typedef struct mhfa_flash_tuning { /* one choice of attention kernel */
     int vector;                    /* 1: attention_vector.cl with block_k keys a step */
     int mma;                       /* 1: flash_mma.cl, block_q warps of 16 queries, block_k keys */
     int wide; /* 1: attention_wide.cl, block_q queries, tiles of block_k keys */
+    int rows; /* 1: Q, K, V rows-major for it (ROWS_LAYOUT), where the projection allows */
 } mhfa_flash_tuning;
 typedef struct mhfa_tuning {
     int projection_kind;               /* 0: built-in choice */
@@ -129,6 +130,7 @@ typedef struct mhfa_attention_kernel {
     size_t block_q;   /* queries per work-group (flash_attention.cl) */
     int vector;       /* 1: attention_vector.cl, 16 queries per work-item */
     int mma;          /* 1: flash_mma.cl, 16 queries per warp of 32 work-items */
+    int rows_layout;  /* 1: built with ROWS_LAYOUT (common.cl): Q, K, V and output rows-major */
 } mhfa_attention_kernel;
 
 typedef struct mhfa_kernels { /* built per module for its head_dim */
@@ -137,6 +139,7 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart, or NULL */
     int projection_vector;                  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
     int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
+    cl_kernel project_rows; /* project_tiled.cl's rows-major to rows-major, else NULL */
     cl_kernel rows_to_heads, heads_to_rows, add_bias;
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
@@ -246,6 +249,10 @@ mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
                                   const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
                                   cl_mem out);
 
+/* The kernel the built-in core runs for such a forward (weights: the manual path), or NULL where
+ * it runs the decode kernels (per-head layout). */
+const mhfa_attention_kernel *mhfa_attention_kernel_for(const mhfa_module *m, int n_query,
+                                                       int graph_size, int masked, int weights);
 /* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights);

@@ -49,11 +49,14 @@ mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, in
     return status;
 }
 
-static mhfa_status build_projection(mhfa_module *m, const char *source, const char *options) {
-    static const char *const names[2] = {"project_to_heads", "project_to_rows"};
-    cl_kernel *const kernels[2] = {&m->kernels.project_to_heads, &m->kernels.project_to_rows};
+/* with_rows: also project_rows (project_tiled.cl). */
+static mhfa_status build_projection(mhfa_module *m, const char *source, const char *options,
+                                    int with_rows) {
+    static const char *const names[3] = {"project_to_heads", "project_to_rows", "project_rows"};
+    mhfa_kernels *k = &m->kernels;
+    cl_kernel *const kernels[3] = {&k->project_to_heads, &k->project_to_rows, &k->project_rows};
     const char *sources[2] = {"project_common", source};
-    return mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, 2);
+    return mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, with_rows ? 3 : 2);
 }
 
 /* The float16 kernel: no local memory, any work-group size. */
@@ -65,7 +68,7 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
     k->projection_vector = 1;
     k->projection_tile[0] = (size_t)(16 * vectors);
     k->projection_tile[1] = (size_t)rows_per_item;
-    return build_projection(m, "project_vector", options);
+    return build_projection(m, "project_vector", options, 0);
 }
 
 /* Keeps the projection kernels just built if their work-group (local_x * local_y items, each
@@ -75,9 +78,11 @@ static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_
     mhfa_kernels *k = &m->kernels;
     size_t group = local_x * local_y;
     if (!mhfa_kernel_fits(m->ctx, k->project_to_heads, group) ||
-        !mhfa_kernel_fits(m->ctx, k->project_to_rows, group)) {
+        !mhfa_kernel_fits(m->ctx, k->project_to_rows, group) ||
+        (k->project_rows && !mhfa_kernel_fits(m->ctx, k->project_rows, group))) {
         release(&k->project_to_heads);
         release(&k->project_to_rows);
+        release(&k->project_rows);
         return 0;
     }
     k->projection_vector = 0;
@@ -108,7 +113,7 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
              "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d "
              "-D VECTOR_RUNS=%d",
              m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[2], t[1]));
-    mhfa_status status = build_projection(m, "project_tiled", options);
+    mhfa_status status = build_projection(m, "project_tiled", options, 1);
     if (status == MHFA_SUCCESS)
         *fits = keep_projection_if_fits(m, (size_t)(t[1] / t[4]), (size_t)(t[0] / t[3]),
                                         (size_t)t[1], (size_t)t[0]);
@@ -189,24 +194,18 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
     return build_tiled_projection(m, tuning);
 }
 
-/* Builds the attention kernel for one block size into *out; *fits says whether it may be used. */
-static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k,
-                                 mhfa_attention_kernel *out, int *fits) {
-    mhfa_context *ctx = m->ctx;
-    *fits = 0;
-    size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
-    if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (size_t)(block_k + 1);
-    if (!mhfa_group_fits_device(ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
-    char options[160];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d", m->head_dim,
-             block_q, block_k);
-    static const char *const sources[1] = {"flash_attention"};
-    const char *names[1] = {m->cfg.store_attn_weights ? "attention_with_weights"
-                                                      : "flash_attention"};
+/* Builds an attention kernel of one query per work-item, block_q to a group, from
+ * row_vectors.cl and source (the kernel with weights on the manual path); *fits says whether its
+ * group fits, else it is released. */
+static mhfa_status build_query_per_item(mhfa_module *m, const char *source, const char *flash_name,
+                                        const char *weights_name, const char *options, int block_q,
+                                        mhfa_attention_kernel *out, int *fits) {
+    const char *sources[2] = {"row_vectors", source};
+    const char *names[1] = {m->cfg.store_attn_weights ? weights_name : flash_name};
     cl_kernel *const kernels[1] = {&out->kernel};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
+    mhfa_status status = mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, 1);
     if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, out->kernel, (size_t)block_q);
+    *fits = mhfa_kernel_fits(m->ctx, out->kernel, (size_t)block_q);
     if (*fits)
         out->block_q = (size_t)block_q;
     else
@@ -214,10 +213,26 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k,
     return MHFA_SUCCESS;
 }
 
+/* Builds the attention kernel for one block size into *out; *fits says whether it may be used. */
+static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k,
+                                 mhfa_attention_kernel *out, int *fits) {
+    *fits = 0;
+    size_t local = 2 * sizeof(float) * (size_t)block_k * (size_t)m->head_dim;
+    if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (size_t)(block_k + 1);
+    if (!mhfa_group_fits_device(m->ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
+    char options[160];
+    snprintf(options, sizeof options,
+             "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d", m->head_dim, block_q,
+             block_k, out->rows_layout);
+    return build_query_per_item(m, "flash_attention", "flash_attention", "attention_with_weights",
+                                options, block_q, out, fits);
+}
+
 /* The vector kernel: no local memory, no barrier, any work-group size. */
 static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_attention_kernel *out) {
     char options[96];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_K=%d", m->head_dim, block_k);
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d", m->head_dim,
+             block_k, out->rows_layout);
     static const char *const sources[1] = {"attention_vector"};
     const char *names[1] = {m->cfg.store_attn_weights ? "vector_attention_with_weights"
                                                       : "vector_attention"};
@@ -229,29 +244,19 @@ static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_atte
 /* The kernel for few keys (attention_wide.cl), either path; *fits as above. */
 static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys,
                                       mhfa_attention_kernel *out, int *fits) {
-    mhfa_context *ctx = m->ctx;
     size_t d = (size_t)m->head_dim, padded = d + (d % 4 == 0 ? 4 : 1);
     /* K (rows padded) and V tiles, the keep bits; with weights, the queries and m and 1 / l */
     size_t local =
         sizeof(float) * ((size_t)tile_keys * (padded + d) + (size_t)block_q * tile_keys / 32);
     if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (padded + 2);
     *fits = 0;
-    if (!mhfa_group_fits_device(ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
+    if (!mhfa_group_fits_device(m->ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
     char options[160];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d", m->head_dim,
-             block_q, tile_keys);
-    static const char *const sources[1] = {"attention_wide"};
-    const char *names[1] = {m->cfg.store_attn_weights ? "wide_attention_with_weights"
-                                                      : "wide_attention"};
-    cl_kernel *const kernels[1] = {&out->kernel};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
-    if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, out->kernel, (size_t)block_q);
-    if (*fits)
-        out->block_q = (size_t)block_q;
-    else
-        release(&out->kernel);
-    return MHFA_SUCCESS;
+    snprintf(options, sizeof options,
+             "-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d -D ROWS_LAYOUT=%d", m->head_dim, block_q,
+             tile_keys, out->rows_layout);
+    return build_query_per_item(m, "attention_wide", "wide_attention",
+                                "wide_attention_with_weights", options, block_q, out, fits);
 }
 
 /* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
@@ -266,8 +271,8 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
     if (m->cfg.store_attn_weights || d % 8 || !mhfa_group_fits_device(ctx, group, local))
         return MHFA_SUCCESS;
     char options[160];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d", m->head_dim,
-             warps, block_k);
+    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
+             m->head_dim, warps, block_k, out->rows_layout);
     static const char *const sources[2] = {"mma", "flash_mma"};
     static const char *const names[1] = {"flash_attention_mma"};
     cl_kernel *const kernels[1] = {&out->kernel};
@@ -289,6 +294,9 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_flash_tuning *t,
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
+    /* Rows-major Q, K, V where the tuning asks and project_tiled.cl can make them (an
+     * application's core is promised the per-head layout). */
+    out->rows_layout = t->rows && m->kernels.project_rows && !mhfa_uses_application_core(&m->cfg);
     if (t->mma) status = try_mma_attention(m, t->block_q, t->block_k, out, &fits);
     if (t->wide) status = try_wide_attention(m, t->block_q, t->block_k, out, &fits);
     if (fits || status != MHFA_SUCCESS) return status;
@@ -346,10 +354,10 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m) {
 }
 
 void mhfa_release_module_kernels(mhfa_kernels *k) {
-    cl_kernel *all[] = {&k->project_to_heads, &k->project_to_rows,        &k->mask_to_keep,
-                        &k->attention.kernel, &k->rows_to_heads,          &k->heads_to_rows,
-                        &k->add_bias,         &k->decode_partial,         &k->decode_merge,
-                        &k->absorbed,         &k->attention_masked.kernel};
+    cl_kernel *all[] = {&k->project_rows,  &k->project_to_heads, &k->project_to_rows,
+                        &k->mask_to_keep,  &k->attention.kernel, &k->rows_to_heads,
+                        &k->heads_to_rows, &k->add_bias,         &k->decode_partial,
+                        &k->decode_merge,  &k->absorbed,         &k->attention_masked.kernel};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         release(all[i]);
 }

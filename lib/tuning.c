@@ -7,6 +7,8 @@
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
+ *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
+ *   common.cl) where the tiled projection makes them, instead of the per-head layout.
  *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
  *                                                     multiples of 32)
  *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
@@ -83,6 +85,8 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
     int q, k;
     if (t->block_q) return;
     if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
+    size_t len = strlen(value);
+    t->rows = len > 5 && strcmp(value + len - 5, " rows") == 0;
     if (sscanf(value, "mma %d %d", &q, &k) == 2 && positive(q) && q <= 32 && positive(k) &&
         k % 8 == 0) {
         t->mma = 1;
@@ -134,12 +138,12 @@ static FILE *open_tuning_file(void) {
  * says nothing; other devices get choices derived from their limits (module_kernels.c). The H100
  * takes the H200's lines: the same GH100 processor, with slower memory (not measured here). */
 static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 128 16 8 8\n"
-                                    "NVIDIA H200 | flash | 16 | mma 4 16\n"
+                                    "NVIDIA H200 | flash | 16 | mma 4 16 rows\n"
                                     "NVIDIA H200 | flash masked | 16 | wide 128 128\n"
                                     "NVIDIA H200 | manual | 16 | wide 128 128\n"
                                     "NVIDIA H200 | flash | 64 | mma 8 16\n"
                                     "NVIDIA H100 | projection | tiled 128 128 16 8 8\n"
-                                    "NVIDIA H100 | flash | 16 | mma 4 16\n"
+                                    "NVIDIA H100 | flash | 16 | mma 4 16 rows\n"
                                     "NVIDIA H100 | flash masked | 16 | wide 128 128\n"
                                     "NVIDIA H100 | manual | 16 | wide 128 128\n"
                                     "NVIDIA H100 | flash | 64 | mma 8 16\n"

@@ -133,11 +133,13 @@ static void application_queues(void **state) {
     clReleaseCommandQueue(out_of_order);
 }
 
-/* A replacement core that attends each query to the key of the same index: out = V. */
+/* A replacement core that attends each query to the key of the same index: out = V. It also
+ * reads back the queries it gets, to check their layout. */
 typedef struct hook_record {
     int calls;
     mhfa_attention_args args;
     mhfa_status answer;
+    float queries[B * NQ * E];
 } hook_record;
 
 static mhfa_status copy_values(void *user_data, cl_command_queue queue,
@@ -146,6 +148,11 @@ static mhfa_status copy_values(void *user_data, cl_command_queue queue,
     record->calls++;
     record->args = *a;
     if (record->answer != MHFA_SUCCESS) return record->answer;
+    size_t q_bytes = sizeof(float) * a->batch * a->n_query * a->n_heads * a->head_dim;
+    if (q_bytes > sizeof record->queries ||
+        clEnqueueReadBuffer(queue, a->q, CL_TRUE, 0, q_bytes, record->queries, 0, NULL, NULL) !=
+            CL_SUCCESS)
+        return MHFA_ERROR_OPENCL;
     size_t bytes = sizeof(float) * a->batch * a->n_heads * a->n_query * a->head_dim;
     return clEnqueueCopyBuffer(queue, a->v, a->out, 0, 0, bytes, 0, NULL, NULL) == CL_SUCCESS
                ? MHFA_SUCCESS
@@ -186,6 +193,21 @@ static void attention_fn_hook(void **state) {
     for (int i = 0; i < B * n * E; i++)
         as_double[i] = expected[i];
     assert_close(out, as_double, B * n * E, "attention_fn");
+
+    /* The core gets the queries projected, in the per-head layout [B][H][Nq][head_dim]. */
+    const int d = E / H;
+    double projected[B * NQ * E];
+    for (int b = 0; b < B; b++)
+        for (int head = 0; head < H; head++)
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < d; j++) {
+                    const int feature = head * d + j;
+                    double sum = bias[0][feature];
+                    for (int k = 0; k < DIN; k++)
+                        sum += (double)q[(b * n + i) * DIN + k] * weight[0][feature * DIN + k];
+                    projected[((b * H + head) * n + i) * d + j] = sum;
+                }
+    assert_close(record.queries, projected, B * n * E, "the queries the core gets");
 
     const mhfa_attention_args *a = &record.args;
     assert_int_equal(record.calls, 1);
