@@ -126,22 +126,69 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
     }
 }
 
-/* The per-work-item setup both kernels share. */
-#define WIDE_SETUP                                                                                 \
-    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV];                                           \
+/* This work-item's query, scaled, into qr; with keep_rows the group's queries also into qs.
+ * With ROWS_LAYOUT a query's row is a short piece every n_heads * HEAD_DIM floats, and the group
+ * reads them into qs together, adjacent work-items on a row's adjacent vectors. */
+inline void read_queries(vec *qr, __local vec *qs, int keep_rows, __global const float *q_head,
+                         size_t row_stride, int q0, int n_query, float scale) {
+    const int lid = get_local_id(0);
+#if ROWS_LAYOUT
+    for (int i = lid; i < BLOCK_Q * DV; i += BLOCK_Q) {
+        const int r = i / DV, c = i - r * DV;
+        qs[r * ROW + c] = LOAD(c, q_head + (size_t)min(q0 + r, n_query - 1) * row_stride) * scale;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    read_row(qs + lid * ROW, qr);
+#else
+    const size_t at = (size_t)min(q0 + lid, n_query - 1) * row_stride;
+    for (int c = 0; c < DV; c++) {
+        qr[c] = LOAD(c, q_head + at) * scale;
+        if (keep_rows) qs[lid * ROW + c] = qr[c];
+    }
+#endif
+}
+
+/* The group's outputs acc / l (and / (1 - p) with dropout), none past n_query. With ROWS_LAYOUT
+ * they go through os (local memory no longer read, os_row vectors a row) and out together, as
+ * read_queries reads. */
+inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p, __local vec *os,
+                          int os_row, __global float *out_head, size_t row_stride, int q0,
+                          int n_query) {
+    const int lid = get_local_id(0);
+    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    if (dropout) inv /= 1.0f - dropout_p;
+#if ROWS_LAYOUT
+    barrier(CLK_LOCAL_MEM_FENCE); /* os is no longer read */
+    for (int c = 0; c < DV; c++)
+        os[lid * os_row + c] = acc[c] * inv;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = lid; i < min(BLOCK_Q, n_query - q0) * DV; i += BLOCK_Q) {
+        const int r = i / DV, c = i - r * DV;
+        STORE(os[r * os_row + c], c, out_head + (size_t)(q0 + r) * row_stride);
+    }
+#else
+    if (q0 + lid >= n_query) return;
+    for (int c = 0; c < DV; c++)
+        STORE(acc[c] * inv, c, out_head + (size_t)(q0 + lid) * row_stride);
+#endif
+}
+
+/* The per-work-item setup both kernels share; QS: the vectors of qs (the group's queries). */
+#define WIDE_SETUP(QS)                                                                             \
+    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV], qs[QS];                                   \
     __local uint bits[BLOCK_Q * WORDS];                                                            \
-    const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q, query = q0 + lid;             \
+    const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;                               \
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
-    const int row = min(query, n_query - 1); /* idle work-items read a valid row */                \
+    const int row = min(q0 + lid, n_query - 1); /* idle work-items read a valid row */             \
     const int dropout = dropout_p > 0.0f;                                                          \
     const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
     __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
     __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
     vec qr[DV], acc[DV];                                                                           \
-    for (int c = 0; c < DV; c++) {                                                                 \
-        qr[c] = LOAD(c, HEAD_ROWS(q, batch, head, n_query) + row * ROW_STRIDE) * scale;            \
+    read_queries(qr, qs, QS > 1, HEAD_ROWS(q, batch, head, n_query), ROW_STRIDE, q0, n_query,      \
+                 scale);                                                                           \
+    for (int c = 0; c < DV; c++)                                                                   \
         acc[c] = (vec)(0.0f);                                                                      \
-    }                                                                                              \
     float m = -INFINITY, l = 0.0f
 
 /* Every tile of keys through attend_tile; the last stays in local memory. */
@@ -156,35 +203,28 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
                     dropout_seed, dropout_offset, weight_row + k0);                                \
     }
 
-/* The output row of a query (none past n_query). */
-inline void store_query_output(__global float *out_row, int active, const vec *acc, float l,
-                               int dropout, float dropout_p) {
-    if (!active) return;
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    if (dropout) inv /= 1.0f - dropout_p;
-    for (int c = 0; c < DV; c++)
-        STORE(acc[c] * inv, c, out_row);
-}
-
 __kernel void wide_attention(ATTENTION_ARGS) {
-    WIDE_SETUP;
+    WIDE_SETUP(ROWS_LAYOUT ? BLOCK_Q * ROW : 1);
     WIDE_PASS;
-    store_query_output(HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE, query < n_query,
-                       acc, l, dropout, dropout_p);
+    write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, batch, head, n_query),
+                  ROW_STRIDE, q0, n_query);
 }
 
-/* weights: [batch][n_heads][n_query][graph_size]. */
+/* weights: [batch][n_heads][n_query][graph_size]. The outputs are written before the weights
+ * (kept in registers through them, route-store took 1-2% longer on the H200), with ROWS_LAYOUT
+ * through the values' tile, which the weights do not read, where it holds BLOCK_Q rows; else
+ * last, through qs. */
+#define OUTPUTS_FIRST (!ROWS_LAYOUT || TILE_KEYS >= BLOCK_Q)
+
 __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
-    WIDE_SETUP;
-    __local vec qs[BLOCK_Q * ROW];
+    WIDE_SETUP(BLOCK_Q * ROW);
     __local float row_max[BLOCK_Q], row_inv[BLOCK_Q];
-    for (int c = 0; c < DV; c++)
-        qs[lid * ROW + c] = qr[c];
     WIDE_PASS;
-    store_query_output(HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE, query < n_query,
-                       acc, l, dropout, dropout_p);
     row_max[lid] = m;
     row_inv[lid] = l > 0.0f ? 1.0f / l : 0.0f;
+    if (OUTPUTS_FIRST)
+        write_outputs(acc, l, dropout, dropout_p, vs, DV, HEAD_ROWS(out, batch, head, n_query),
+                      ROW_STRIDE, q0, n_query);
 
     /* The weights, tile by tile (the last is still in local memory): work-item (group, lane)
      * holds keys kb + lane + LANES h (h < HELD) and writes them for queries group,
@@ -220,4 +260,7 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
             }
         }
     }
+    if (!OUTPUTS_FIRST)
+        write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, batch, head, n_query),
+                      ROW_STRIDE, q0, n_query);
 }

@@ -245,10 +245,12 @@ static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_atte
 static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys,
                                       mhfa_attention_kernel *out, int *fits) {
     size_t d = (size_t)m->head_dim, padded = d + (d % 4 == 0 ? 4 : 1);
-    /* K (rows padded) and V tiles, the keep bits; with weights, the queries and m and 1 / l */
+    /* K (rows padded) and V tiles, the keep bits */
     size_t local =
         sizeof(float) * ((size_t)tile_keys * (padded + d) + (size_t)block_q * tile_keys / 32);
-    if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (padded + 2);
+    /* the queries (read together where rows-major), with weights also m and 1 / l */
+    if (m->cfg.store_attn_weights || out->rows_layout)
+        local += sizeof(float) * (size_t)block_q * (padded + 2);
     *fits = 0;
     if (!mhfa_group_fits_device(m->ctx, (size_t)block_q, local)) return MHFA_SUCCESS;
     char options[160];
