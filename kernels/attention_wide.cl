@@ -2,7 +2,7 @@
  * work-item, BLOCK_Q queries of one (batch, head) per work-group. Keys and values pass through
  * local memory TILE_KEYS at a time, so that a graph of up to TILE_KEYS nodes is loaded once, with
  * one barrier; a work-item scores its query CHUNK keys at a time in registers (online softmax).
- * The keep mask is staged per tile as bits, one row of words per query: read from global memory
+ * The mask is staged per tile as bits, one row of words per query: read from global memory
  * once per group, in runs along the keys.
  *   wide_attention: the flash path's output.
  *   wide_attention_with_weights (manual path): the same pass, then the weights exp(s - m) / l,
@@ -79,14 +79,14 @@ inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int h
             const int query = min(q0 + q, n_query - 1);
             const size_t at = (size_t)batch * stride.x + (size_t)head * stride.y +
                               (size_t)query * stride.z + (size_t)(k0 + first) * stride.w;
-            uint allowed = 0;
+            uint nonzero = 0;
             int b = 0;
             if (stride.w == 1 && at % 4 == 0)
                 for (; b + 4 <= present; b += 4)
-                    allowed |= nonzero_bytes(*(__global const uint *)(keep + at + b)) << b;
+                    nonzero |= nonzero_bytes(*(__global const uint *)(keep + at + b)) << b;
             for (; b < present; b++)
-                allowed |= (keep[at + (size_t)b * stride.w] != 0 ? 1u : 0u) << b;
-            word &= allowed;
+                nonzero |= (keep[at + (size_t)b * stride.w] != 0 ? 1u : 0u) << b;
+            word &= has_keep == 1 ? nonzero : ~nonzero; /* as may_attend (common.cl) reads */
         }
         bits[i] = word;
     }

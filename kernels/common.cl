@@ -44,13 +44,15 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
-/* Whether key `key` may be attended by query `query` of (batch, head): the keep mask's strides
- * are 0 along broadcast dimensions. */
+/* Whether key `key` may be attended by query `query` of (batch, head). has_keep: 0 no mask; 1
+ * keep is the keep mask (1 = may attend); 2 keep is the application's mask as given (nonzero =
+ * masked out). The strides are 0 along broadcast dimensions. */
 inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int batch, int head,
                       int query, int key) {
     if (!has_keep) return 1;
-    return keep[(size_t)batch * stride.x + (size_t)head * stride.y + (size_t)query * stride.z +
-                (size_t)key * stride.w] != 0;
+    const int nonzero = keep[(size_t)batch * stride.x + (size_t)head * stride.y +
+                             (size_t)query * stride.z + (size_t)key * stride.w] != 0;
+    return has_keep == 1 ? nonzero : !nonzero;
 }
 
 /* The per-head tensors (q, k, v and the attention's output) are [batch][n_heads][len][HEAD_DIM],

@@ -85,7 +85,7 @@ mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
                                   const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
                                   cl_mem out) {
     cl_kernel kernel = m->kernels.absorbed;
-    cl_int has_bias = m->cfg.bias != 0, has_keep = a->keep != NULL;
+    cl_int has_bias = m->cfg.bias != 0, has_keep = !a->keep ? 0 : mask->raw ? 2 : 1;
     cl_mem in_bias = has_bias ? m->in_bias : m->in_t; /* any valid buffer when unused */
     cl_mem out_bias = has_bias ? m->out_bias : m->out_t;
     cl_mem keep = has_keep ? a->keep : m->keep.mem;

@@ -7,8 +7,8 @@
 /* The arguments every attention kernel starts with (ATTENTION_ARGS in common.cl). */
 static mhfa_status set_attention_args(mhfa_module *m, cl_kernel kernel, const char *what,
                                       const mhfa_attention_args *a, const mhfa_mask_layout *mask) {
-    cl_int has_keep = a->keep != NULL;
-    cl_mem keep = has_keep ? a->keep : m->keep.mem; /* any valid buffer when unused */
+    cl_int has_keep = !a->keep ? 0 : mask->raw ? 2 : 1; /* may_attend in common.cl */
+    cl_mem keep = has_keep ? a->keep : m->keep.mem;     /* any valid buffer when unused */
     cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
     cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
     cl_float scale = a->scale, p = a->dropout_p;

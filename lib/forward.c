@@ -1,7 +1,7 @@
-/* The forward: mask to keep, the three input projections into the per-head layout, the attention
- * core (flash, manual or the application's), the output projection. The module's state (stored
- * weights, dropout offset) changes only once the whole forward has been enqueued (and, for
- * mhfa_forward, read back). */
+/* The forward: the keep mask where needed, the three input projections (per head or rows-major),
+ * the attention core (flash, manual or the application's), the output projection. The module's
+ * state (stored weights, dropout offset) changes only once the whole forward has been enqueued
+ * (and, for mhfa_forward, read back). */
 #include "internal.h"
 
 #include <math.h>
@@ -187,7 +187,7 @@ static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n
                                           int graph_size, const forward_io *io) {
     mhfa_attention_args args;
     memset(&args, 0, sizeof args);
-    args.keep = io->mask ? m->keep.mem : NULL;
+    args.keep = !io->mask ? NULL : io->layout.raw ? io->mask : m->keep.mem;
     memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
     args.batch = batch;
     args.n_heads = m->cfg.n_heads;
@@ -201,11 +201,10 @@ static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n
     return args;
 }
 
-/* Few queries: the mask, then the absorbed kernel does the rest. */
+/* Few queries: the absorbed kernel does everything (it reads the mask as given). */
 static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                             const forward_io *io) {
-    mhfa_status status = mhfa_buffer_reserve(m->ctx, &m->keep, io->layout.count);
-    if (status == MHFA_SUCCESS && io->mask) status = enqueue_mask_to_keep(m, io);
+    mhfa_status status = mhfa_buffer_reserve(m->ctx, &m->keep, 1); /* a valid buffer */
     if (status != MHFA_SUCCESS) return status;
     mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
     return mhfa_absorbed_forward(m, &args, &io->layout, io->q, io->h ? io->h : io->q, io->out);
@@ -214,11 +213,16 @@ static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_que
 static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                    forward_io *io) {
     const mhfa_config *cfg = &m->cfg;
+    /* The built-in kernels read the mask as given (nonzero = masked out). The keep mask (1 = may
+     * attend) is made only for an application's core, which is promised it, and for the manual
+     * path, which keeps it for mhfa_module_last_attention; on the H200 making it took 10 us of
+     * route-enc-mask's forward. */
+    io->layout.raw = io->mask && !mhfa_uses_application_core(cfg) && !cfg->store_attn_weights;
     if (mhfa_absorbed_chosen(m, n_query, graph_size) && !output_may_alias_input(io))
         return enqueue_absorbed_forward(m, batch, n_query, graph_size, io);
     int values_elsewhere = values_in_output(m, batch, graph_size, io);
-    mhfa_status status =
-        reserve_scratch(m, batch, n_query, graph_size, io->layout.count, values_elsewhere);
+    mhfa_status status = reserve_scratch(m, batch, n_query, graph_size,
+                                         io->layout.raw ? 1 : io->layout.count, values_elsewhere);
     if (status != MHFA_SUCCESS) return status;
     io->v = values_elsewhere ? io->out : m->v_heads.mem;
     /* The layout the attention kernel was built for (rows-major or per head). */
@@ -228,7 +232,7 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
             : mhfa_attention_kernel_for(m, n_query, graph_size, io->mask != NULL,
                                         cfg->store_attn_weights);
     const int rows_layout = kernel && kernel->rows_layout;
-    if (io->mask) status = enqueue_mask_to_keep(m, io);
+    if (io->mask && !io->layout.raw) status = enqueue_mask_to_keep(m, io);
     if (status == MHFA_SUCCESS)
         status = project_inputs(m, batch, n_query, graph_size, io, rows_layout);
     if (status != MHFA_SUCCESS) return status;

@@ -219,6 +219,7 @@ typedef struct mhfa_mask_layout {
     int keep_dims[4];
     int strides[4];
     size_t count; /* elements in the given mask */
+    int raw;      /* 1: the kernels read the mask as given, not the keep mask (see forward.c) */
 } mhfa_mask_layout;
 mhfa_status mhfa_mask_layout_make(const mhfa_context *ctx, int ndim, const int *dims, int batch,
                                   int n_heads, int n_query, int graph_size,
