@@ -7,10 +7,10 @@
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
- *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
- *   common.cl) where the tiled projection makes them, instead of the per-head layout.
  *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
  *                                                     multiples of 32)
+ *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
+ *   common.cl) where the tiled projection makes them, instead of the per-head layout.
  *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
  *                                                     on the flash path; default: the flash line)
  *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K: the manual path, weights
