@@ -85,19 +85,18 @@ mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
                                   const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
                                   cl_mem out) {
     cl_kernel kernel = m->kernels.absorbed;
-    cl_int has_bias = m->cfg.bias != 0, has_keep = !a->keep ? 0 : mask->raw ? 2 : 1;
+    cl_int has_bias = m->cfg.bias != 0;
     cl_mem in_bias = has_bias ? m->in_bias : m->in_t; /* any valid buffer when unused */
     cl_mem out_bias = has_bias ? m->out_bias : m->out_t;
-    cl_mem keep = has_keep ? a->keep : m->keep.mem;
-    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
+    mhfa_keep_args k = mhfa_keep_args_of(m, a, mask);
     cl_int n_query = a->n_query, graph_size = a->graph_size;
     cl_float scale = a->scale, p = a->dropout_p;
     cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
     mhfa_status status = mhfa_set_args(
         m->ctx, kernel, "absorbed_attention", 18, MHFA_ARG(query_in), MHFA_ARG(key_in),
         MHFA_ARG(m->in_t), MHFA_ARG(in_bias), MHFA_ARG(m->key_rows), MHFA_ARG(m->out_t),
-        MHFA_ARG(out_bias), MHFA_ARG(has_bias), MHFA_ARG(keep), MHFA_ARG(has_keep),
-        MHFA_ARG(stride), MHFA_ARG(out), MHFA_ARG(n_query), MHFA_ARG(graph_size), MHFA_ARG(scale),
+        MHFA_ARG(out_bias), MHFA_ARG(has_bias), MHFA_ARG(k.keep), MHFA_ARG(k.has_keep),
+        MHFA_ARG(k.stride), MHFA_ARG(out), MHFA_ARG(n_query), MHFA_ARG(graph_size), MHFA_ARG(scale),
         MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
     if (status != MHFA_SUCCESS) return status;
     size_t group = m->kernels.absorbed_group;

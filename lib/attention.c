@@ -4,19 +4,28 @@
  * queries against many keys the split-over-keys kernels of attention_decode.cl. */
 #include "internal.h"
 
+mhfa_keep_args mhfa_keep_args_of(const mhfa_module *m, const mhfa_attention_args *a,
+                                 const mhfa_mask_layout *mask) {
+    mhfa_keep_args k;
+    k.has_keep = !a->keep ? 0 : mask->raw ? 2 : 1;
+    k.keep = k.has_keep ? a->keep : m->in_t; /* any valid buffer when unused */
+    for (int i = 0; i < 4; i++)
+        k.stride.s[i] = mask->strides[i];
+    return k;
+}
+
 /* The arguments every attention kernel starts with (ATTENTION_ARGS in common.cl). */
 static mhfa_status set_attention_args(mhfa_module *m, cl_kernel kernel, const char *what,
                                       const mhfa_attention_args *a, const mhfa_mask_layout *mask) {
-    cl_int has_keep = !a->keep ? 0 : mask->raw ? 2 : 1; /* may_attend in common.cl */
-    cl_mem keep = has_keep ? a->keep : m->keep.mem;     /* any valid buffer when unused */
-    cl_int4 stride = {{mask->strides[0], mask->strides[1], mask->strides[2], mask->strides[3]}};
+    mhfa_keep_args k = mhfa_keep_args_of(m, a, mask);
     cl_int n_heads = a->n_heads, n_query = a->n_query, graph_size = a->graph_size;
     cl_float scale = a->scale, p = a->dropout_p;
     cl_ulong seed = a->dropout_seed, offset = a->dropout_offset;
     return mhfa_set_args(m->ctx, kernel, what, 14, MHFA_ARG(a->q), MHFA_ARG(a->k), MHFA_ARG(a->v),
-                         MHFA_ARG(keep), MHFA_ARG(has_keep), MHFA_ARG(stride), MHFA_ARG(a->out),
-                         MHFA_ARG(n_heads), MHFA_ARG(n_query), MHFA_ARG(graph_size),
-                         MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
+                         MHFA_ARG(k.keep), MHFA_ARG(k.has_keep), MHFA_ARG(k.stride),
+                         MHFA_ARG(a->out), MHFA_ARG(n_heads), MHFA_ARG(n_query),
+                         MHFA_ARG(graph_size), MHFA_ARG(scale), MHFA_ARG(p), MHFA_ARG(seed),
+                         MHFA_ARG(offset));
 }
 
 /* Sets one argument after the common ones. */

@@ -204,8 +204,6 @@ static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n
 /* Few queries: the absorbed kernel does everything (it reads the mask as given). */
 static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                             const forward_io *io) {
-    mhfa_status status = mhfa_buffer_reserve(m->ctx, &m->keep, 1); /* a valid buffer */
-    if (status != MHFA_SUCCESS) return status;
     mhfa_attention_args args = attention_args(m, batch, n_query, graph_size, io);
     return mhfa_absorbed_forward(m, &args, &io->layout, io->q, io->h ? io->h : io->q, io->out);
 }

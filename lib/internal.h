@@ -250,6 +250,16 @@ mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
                                   const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
                                   cl_mem out);
 
+/* The mask arguments every attention kernel takes (ATTENTION_ARGS in common.cl, and the absorbed
+ * kernel): the buffer (a valid one when there is no mask), has_keep as may_attend reads it (0 no
+ * mask, 1 the keep mask, 2 the mask as given) and the element strides. */
+typedef struct mhfa_keep_args {
+    cl_mem keep;
+    cl_int has_keep;
+    cl_int4 stride;
+} mhfa_keep_args;
+mhfa_keep_args mhfa_keep_args_of(const mhfa_module *m, const mhfa_attention_args *a,
+                                 const mhfa_mask_layout *mask);
 /* The kernel the built-in core runs for such a forward (weights: the manual path), or NULL where
  * it runs the decode kernels (per-head layout). */
 const mhfa_attention_kernel *mhfa_attention_kernel_for(const mhfa_module *m, int n_query,
