@@ -152,14 +152,15 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, row = r ? row1 : row0, key = key0 + n * 8 + t + 4 * (i & 1);
-                float p = s[n][i] == -INFINITY ? 0.0f : SOFTMAX_EXP(s[n][i] - m[r]);
+                /* Without checks every score, and so m, is finite: exp needs no guard. */
+                float p = check && s[n][i] == -INFINITY ? 0.0f : SOFTMAX_EXP(s[n][i] - m[r]);
                 l[r] += p;
                 if (dropout && p > 0.0f &&
                     !dropout_keeps(((size_t)bh * n_query + row) * graph_size + key, dropout_p,
                                    dropout_seed, dropout_offset))
                     p = 0.0f;
                 /* C element i (row r, key t + 4 (i % 2)) is A element r + 2 (i % 2). */
-                split_tf32(p, &p_big[r + 2 * (i & 1)], &p_small[r + 2 * (i & 1)]);
+                split_tf32_truncating(p, &p_big[r + 2 * (i & 1)], &p_small[r + 2 * (i & 1)]);
             }
             uint v_big[D_STEPS][2], v_small[D_STEPS][2];
             MMA_UNROLL
