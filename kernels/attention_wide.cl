@@ -61,7 +61,7 @@ inline void load_keys(__local vec *ks, __local vec *vs, __global const float *k_
 
 /* Bits 0-3 of the result: which of x's 4 bytes are nonzero (byte 0 is bit 0). */
 inline uint nonzero_bytes(uint x) {
-    const uint top = ((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x; /* a byte's top bit: nonzero */
+    const uint top = nonzero_byte_tops(x);
     return ((top >> 7) & 1u) | ((top >> 14) & 2u) | ((top >> 21) & 4u) | ((top >> 28) & 8u);
 }
 

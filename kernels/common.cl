@@ -44,6 +44,12 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
+/* Each byte of x as its top bit: set where the byte is nonzero (the low 7 bits carry into it),
+ * all other bits clear. Four mask bytes tested at once (mask.cl, attention_wide.cl). */
+inline uint nonzero_byte_tops(uint x) {
+    return (((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x) & 0x80808080u;
+}
+
 /* Whether key `key` may be attended by query `query` of (batch, head). has_keep: 0 no mask; 1
  * keep is the keep mask (1 = may attend); 2 keep is the application's mask as given (nonzero =
  * masked out). The strides are 0 along broadcast dimensions. */

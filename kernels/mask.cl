@@ -5,8 +5,7 @@
 
 /* 1 in each byte of x that is 0, else 0. */
 inline uint zero_bytes(uint x) {
-    const uint nonzero = ((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x; /* a byte's top bit: nonzero */
-    return ~(nonzero >> 7) & 0x01010101u;
+    return ~(nonzero_byte_tops(x) >> 7) & 0x01010101u;
 }
 
 __kernel void mask_to_keep(__global const uchar *mask, __global uchar *keep, int count) {
