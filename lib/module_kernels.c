@@ -194,23 +194,32 @@ static mhfa_status build_projections(mhfa_module *m, const mhfa_tuning *tuning) 
     return build_tiled_projection(m, tuning);
 }
 
+/* Builds attention kernel `name` from sources into out->kernel; *fits says whether a group of
+ * group_size work-items fits it, else it is released. */
+static mhfa_status build_attention_kernel(mhfa_module *m, const char *const *sources, int n_sources,
+                                          const char *options, const char *name, size_t group_size,
+                                          mhfa_attention_kernel *out, int *fits) {
+    const char *names[1] = {name};
+    cl_kernel *const kernels[1] = {&out->kernel};
+    *fits = 0;
+    mhfa_status status = mhfa_build_kernels(m->ctx, sources, n_sources, options, names, kernels, 1);
+    if (status != MHFA_SUCCESS) return status;
+    *fits = mhfa_kernel_fits(m->ctx, out->kernel, group_size);
+    if (!*fits) release(&out->kernel);
+    return MHFA_SUCCESS;
+}
+
 /* Builds an attention kernel of one query per work-item, block_q to a group, from
- * row_vectors.cl and source (the kernel with weights on the manual path); *fits says whether its
- * group fits, else it is released. */
+ * row_vectors.cl and source (the kernel with weights on the manual path); *fits as above. */
 static mhfa_status build_query_per_item(mhfa_module *m, const char *source, const char *flash_name,
                                         const char *weights_name, const char *options, int block_q,
                                         mhfa_attention_kernel *out, int *fits) {
     const char *sources[2] = {"row_vectors", source};
-    const char *names[1] = {m->cfg.store_attn_weights ? weights_name : flash_name};
-    cl_kernel *const kernels[1] = {&out->kernel};
-    mhfa_status status = mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, 1);
-    if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(m->ctx, out->kernel, (size_t)block_q);
-    if (*fits)
-        out->block_q = (size_t)block_q;
-    else
-        release(&out->kernel);
-    return MHFA_SUCCESS;
+    mhfa_status status = build_attention_kernel(
+        m, sources, 2, options, m->cfg.store_attn_weights ? weights_name : flash_name,
+        (size_t)block_q, out, fits);
+    if (*fits) out->block_q = (size_t)block_q;
+    return status;
 }
 
 /* Builds the attention kernel for one block size into *out; *fits says whether it may be used. */
@@ -276,18 +285,13 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
              m->head_dim, warps, block_k, out->rows_layout);
     static const char *const sources[2] = {"mma", "flash_mma"};
-    static const char *const names[1] = {"flash_attention_mma"};
-    cl_kernel *const kernels[1] = {&out->kernel};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 2, options, names, kernels, 1);
-    if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, out->kernel, group);
+    mhfa_status status =
+        build_attention_kernel(m, sources, 2, options, "flash_attention_mma", group, out, fits);
     if (*fits) {
         out->mma = 1;
         out->block_q = 16 * (size_t)warps;
-    } else {
-        release(&out->kernel);
     }
-    return MHFA_SUCCESS;
+    return status;
 }
 
 /* The attention kernel that tuning t asks for, else the built-in choice, into *out. */
