@@ -13,8 +13,9 @@
  *   common.cl) where the tiled projection makes them, instead of the per-head layout.
  *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
  *                                                     on the flash path; default: the flash line)
- *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K: the manual path, weights
- *                                                     stored; default: the flash line)
+ *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K, or wide BLOCK_Q TILE_KEYS:
+ *                                                     the manual path, weights stored; default:
+ *                                                     the flash line)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
  *   DEVICE | absorbed | GROUP KEYS                   (absorbed_attention.cl, where it pays)
  *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
@@ -85,8 +86,6 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
     int q, k;
     if (t->block_q) return;
     if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
-    size_t len = strlen(value);
-    t->rows = len > 5 && strcmp(value + len - 5, " rows") == 0;
     if (sscanf(value, "mma %d %d", &q, &k) == 2 && positive(q) && q <= 32 && positive(k) &&
         k % 8 == 0) {
         t->mma = 1;
@@ -105,6 +104,8 @@ static void parse_flash(const char *head_dim, const char *value, int want, mhfa_
         t->block_q = q;
         t->block_k = k;
     }
+    size_t len = strlen(value); /* a line that does not parse leaves t as it was */
+    if (t->block_q) t->rows = len > 5 && strcmp(value + len - 5, " rows") == 0;
 }
 
 static void parse_absorbed(const char *value, mhfa_tuning *t) {

@@ -202,6 +202,7 @@ static void tuning_file(void **state) {
           "* | flash masked | 16 | 4 3\n"
           "* | manual | 16 | 2 3\n"
           "* | flash | garbage\n"
+          "* | flash | 8 | garbage rows  # skipped whole: no rows-major layout\n"
           "* | absorbed | 4\n"
           "* | absorbed | 4 3\n",
           f);
@@ -219,6 +220,7 @@ static void tuning_file(void **state) {
     assert_int_equal(m16->kernels.attention_masked.block_q, 4); /* masked forwards' own */
     assert_true(m8->kernels.attention.block_q != 8);            /* no line for head_dim 8 */
     assert_null(m8->kernels.attention_masked.kernel);
+    assert_int_equal(m8->kernels.attention.rows_layout, 0);
     assert_non_null(m16->kernels.absorbed);
     assert_int_equal(m16->kernels.absorbed_group, 4);
     assert_int_equal(m16->kernels.absorbed_always, 0);
