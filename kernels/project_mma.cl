@@ -51,7 +51,7 @@ inline void store_split_slices(const run_t *x_part, const run_t *w_part, __local
     }
 }
 
-/* to += from over a warp tile's C fragments; to = 0 where from is NULL. */
+/* to += from over a warp tile's C fragments. */
 inline void add_tiles(float to[M_TILES][N_TILES][4], float from[M_TILES][N_TILES][4]) {
     MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++) {
@@ -59,10 +59,17 @@ inline void add_tiles(float to[M_TILES][N_TILES][4], float from[M_TILES][N_TILES
         for (int ni = 0; ni < N_TILES; ni++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
-                to[mi][ni][i] = from ? to[mi][ni][i] + from[mi][ni][i] : 0.0f;
+                to[mi][ni][i] += from[mi][ni][i];
         }
     }
 }
+
+/* A warp tile's C fragments = 0. */
+#define CLEAR_TILES(tiles)                                                                         \
+    MMA_UNROLL                                                                                     \
+    for (int mi_ = 0; mi_ < M_TILES; mi_++) {                                                      \
+        CLEAR_FRAGMENTS((tiles)[mi_], N_TILES);                                                    \
+    }
 
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint *xs,
                          __local uint *ws, __local long *x_rows, __local float *scratch) {
@@ -71,7 +78,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint
     const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
     const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
     float acc[M_TILES][N_TILES][4];
-    add_tiles(acc, NULL);
+    CLEAR_TILES(acc);
     fill_row_offsets(x_rows, x_heads, m0, rows, seq_len, in_features, tid, TILE_M, THREADS);
     barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -89,7 +96,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint
                        w_next);
         /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
         float slice[M_TILES][N_TILES][4];
-        add_tiles(slice, NULL);
+        CLEAR_TILES(slice);
         for (int kk = 0; kk < TILE_K; kk += 8) {
             uint a_big[M_TILES][4], a_small[M_TILES][4];
             MMA_UNROLL
