@@ -136,7 +136,8 @@ typedef struct mhfa_attention_kernel {
 typedef struct mhfa_kernels { /* built per module for its head_dim */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
     mhfa_attention_kernel attention;
-    mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart, or NULL */
+    mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart (else its
+                                               kernel is NULL) */
     int projection_vector;                  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
     int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
     cl_kernel project_rows; /* project_tiled.cl's rows-major to rows-major, else NULL */

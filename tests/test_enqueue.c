@@ -148,12 +148,12 @@ static mhfa_status copy_values(void *user_data, cl_command_queue queue,
     record->calls++;
     record->args = *a;
     if (record->answer != MHFA_SUCCESS) return record->answer;
-    size_t q_bytes = sizeof(float) * a->batch * a->n_query * a->n_heads * a->head_dim;
-    if (q_bytes > sizeof record->queries ||
-        clEnqueueReadBuffer(queue, a->q, CL_TRUE, 0, q_bytes, record->queries, 0, NULL, NULL) !=
+    /* the queries, and the values copied out: [B][H][Nq][head_dim] each */
+    size_t bytes = sizeof(float) * a->batch * a->n_heads * a->n_query * a->head_dim;
+    if (bytes > sizeof record->queries ||
+        clEnqueueReadBuffer(queue, a->q, CL_TRUE, 0, bytes, record->queries, 0, NULL, NULL) !=
             CL_SUCCESS)
         return MHFA_ERROR_OPENCL;
-    size_t bytes = sizeof(float) * a->batch * a->n_heads * a->n_query * a->head_dim;
     return clEnqueueCopyBuffer(queue, a->v, a->out, 0, 0, bytes, 0, NULL, NULL) == CL_SUCCESS
                ? MHFA_SUCCESS
                : MHFA_ERROR_OPENCL;
