@@ -1,53 +1,83 @@
-/* Projections on tensor cores, float32 accurate through 3xTF32 (mma.cl).
+/* Projections on tensor cores, float32 accurate through 3xTF32 (mma.cl), without local memory:
+ * each warp reads x and w_t from global memory straight into its fragments, so warps never wait
+ * for each other.
  *
- * A work-group of WARPS_M x WARPS_N warps computes a TILE_M x TILE_N block of y through TILE_K-deep
- * slices of x and w_t in local memory; a warp owns WM x WN of it as (WM / 16) x (WN / 8) mma
- * tiles. The slices are stored split into TF32 big and small parts (a plane each), so that every
- * element is split once rather than by each warp that reads it. Work-group: (32 * WARPS_M *
- * WARPS_N, 1). Needs common.cl, mma.cl and project_common.cl. */
+ * A work-group of WARPS_M x WARPS_N warps covers a TILE_M x TILE_N block of y; a warp owns WM x WN
+ * of it as M_TILES x N_TILES mma tiles, through TILE_K-deep slices. Two permutations make every
+ * load and store a run of adjacent floats (16 bytes with VECTOR_RUNS):
+ * - k: a sum does not care about the order of its terms, so within each 16 k's, lane (g, t) takes
+ *   the four k's 4t .. 4t + 3 of a row of x: k-step 2u + s of a slice reads them as its logical
+ *   k's t (physical 4t + 2s) and t + 4 (physical 4t + 2s + 1). w_t's rows are taken the same way.
+ * - n: column c of the warp's mma tile ni is the warp's physical column c * N_TILES + ni. B's
+ *   lane g then reads physical columns g * N_TILES .. + N_TILES - 1 of a row of w_t, and C's
+ *   lane t holds columns 2t * N_TILES .. + 2 N_TILES - 1 of each of its rows.
+ * Rows and columns past the edges are clamped when loaded and skipped when stored; k's past
+ * in_features load zeros. Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl and
+ * project_common.cl. */
 
-#define THREADS   (32 * WARPS_M * WARPS_N)
 #define TILE_M    (WARPS_M * WM)
 #define TILE_N    (WARPS_N * WN)
 #define M_TILES   (WM / 16)
 #define N_TILES   (WN / 8)
-#define XS_STRIDE (TILE_K + 4) /* lanes (g, t) read rows g, columns t: 32 different banks */
-#define WS_STRIDE (TILE_N + 8) /* lanes read rows t, columns g: 32 different banks */
 #define MMA_WARPS (WARPS_M * WARPS_N)
-#define XS_PLANE  (TILE_M * XS_STRIDE)
-#define WS_PLANE  (TILE_K * WS_STRIDE)
+#define K_VALUES  (TILE_K / 4) /* of one row per lane and slice */
 
-#define X_PER_ROW (TILE_K / RUN)
-#define W_PER_ROW (TILE_N / RUN)
-#define LOADS_X   ((TILE_M * X_PER_ROW + THREADS - 1) / THREADS)
-#define LOADS_W   ((TILE_K * W_PER_ROW + THREADS - 1) / THREADS)
+/* With VECTOR_RUNS a run of 4 floats is 16-byte aligned (project_common.cl). The float4 pointer
+ * says so; vload4/vstore4 may not assume it, and NVIDIA's compiler made each one four 4-byte
+ * accesses (route-enc's query/key/value projection took 180 us instead of 119 on the H200). */
+#define LOAD4(p)     (*(__global const float4 *)(p))
+#define STORE4(v, p) (*(__global float4 *)(p) = (v))
 
-/* One run stored at `at` of a pair of planes, split into TF32 big (first plane) and small parts. */
-inline void store_split_run(run_t run, __local uint *planes, int plane, int at) {
-    uint big, small;
-#pragma unroll
-    for (int e = 0; e < RUN; e++) {
-        split_tf32(RUN_ELEMENT(run, e), &big, &small);
-        planes[at + e] = big;
-        planes[plane + at + e] = small;
-    }
+/* x[row][k .. k + 3] of a row at row_part, zeros from in_features on. */
+inline void load_x_run(__global const float *x, size_t row_part, int x_heads, int k,
+                       int in_features, int seq_len, float *to) {
+#if VECTOR_RUNS
+    /* in_features and HEAD_DIM are multiples of 4: the run is whole and within one head. */
+    float4 r =
+        k < in_features ? LOAD4(x + row_part + col_offset(x_heads, k, seq_len)) : (float4)(0.0f);
+    to[0] = r.s0, to[1] = r.s1, to[2] = r.s2, to[3] = r.s3;
+#else
+    for (int e = 0; e < 4; e++)
+        to[e] = k + e < in_features ? x[row_part + col_offset(x_heads, k + e, seq_len)] : 0.0f;
+#endif
 }
 
-/* Stores what fetch_runs fetched, split: x's slice as [2][TILE_M][XS_STRIDE], w_t's as
- * [2][TILE_K][WS_STRIDE]. */
-inline void store_split_slices(const run_t *x_part, const run_t *w_part, __local uint *xs,
-                               __local uint *ws, int tid) {
-#pragma unroll
-    for (int j = 0; j < LOADS_X; j++) {
-        const int i = tid + j * THREADS, r = i / X_PER_ROW, c = (i - r * X_PER_ROW) * RUN;
-        if (i >= TILE_M * X_PER_ROW) break;
-        store_split_run(x_part[j], xs, XS_PLANE, r * XS_STRIDE + c);
+/* w_t[k][col .. col + N_TILES - 1] (columns from col0 on), zeros past the edges. */
+inline void load_w_run(__global const float *w_t, int ld_w, int col0, int k, int col,
+                       int in_features, int out_features, float *to) {
+    __global const float *row = w_t + (size_t)k * ld_w + col0;
+#if VECTOR_RUNS
+    /* out_features and N_TILES are multiples of 4: each run of 4 is whole. */
+    MMA_UNROLL
+    for (int v = 0; v < N_TILES; v += 4) {
+        float4 r =
+            k < in_features && col + v < out_features ? LOAD4(row + col + v) : (float4)(0.0f);
+        to[v] = r.s0, to[v + 1] = r.s1, to[v + 2] = r.s2, to[v + 3] = r.s3;
     }
-#pragma unroll
-    for (int j = 0; j < LOADS_W; j++) {
-        const int i = tid + j * THREADS, r = i / W_PER_ROW, c = (i - r * W_PER_ROW) * RUN;
-        if (i >= TILE_K * W_PER_ROW) break;
-        store_split_run(w_part[j], ws, WS_PLANE, r * WS_STRIDE + c);
+#else
+    for (int v = 0; v < N_TILES; v++)
+        to[v] = k < in_features && col + v < out_features ? row[col + v] : 0.0f;
+#endif
+}
+
+/* The lane's share of the slice from k0 on: xv[mi][h] for rows g (h = 0) and g + 8 (h = 1) of
+ * mma tile mi, wv[j] for the lane's columns; value j is physical k k0 + 16 (j / 4) + 4t + j % 4. */
+inline void fetch_slice(__global const float *x, const size_t x_row[M_TILES][2], int x_heads,
+                        __global const float *w_t, int ld_w, int col0, int w_col, int k0, int t,
+                        int in_features, int out_features, int seq_len,
+                        float xv[M_TILES][2][K_VALUES], float wv[K_VALUES][N_TILES]) {
+    MMA_UNROLL
+    for (int u = 0; u < TILE_K / 16; u++) {
+        const int k = k0 + 16 * u + 4 * t;
+        MMA_UNROLL
+        for (int mi = 0; mi < M_TILES; mi++) {
+            MMA_UNROLL
+            for (int h = 0; h < 2; h++)
+                load_x_run(x, x_row[mi][h], x_heads, k, in_features, seq_len, &xv[mi][h][4 * u]);
+        }
+        MMA_UNROLL
+        for (int e = 0; e < 4; e++)
+            load_w_run(w_t, ld_w, col0, k + e, w_col, in_features, out_features, wv[4 * u + e]);
     }
 }
 
@@ -71,107 +101,130 @@ inline void add_tiles(float to[M_TILES][N_TILES][4], float from[M_TILES][N_TILES
         CLEAR_FRAGMENTS((tiles)[mi_], N_TILES);                                                    \
     }
 
-inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local uint *xs,
-                         __local uint *ws, __local long *x_rows, __local float *scratch) {
+/* slice += the slice's products, k-step by k-step. */
+inline void multiply_slice(float xv[M_TILES][2][K_VALUES], float wv[K_VALUES][N_TILES],
+                           float slice[M_TILES][N_TILES][4], __local float *scratch) {
+    MMA_UNROLL
+    for (int s = 0; s < TILE_K / 8; s++) {
+        uint a_big[M_TILES][4], a_small[M_TILES][4];
+        MMA_UNROLL
+        for (int mi = 0; mi < M_TILES; mi++) {
+            MMA_UNROLL
+            for (int i = 0; i < 4; i++) /* rows g, g + 8; logical k's t, t + 4 */
+                split_tf32(xv[mi][i & 1][2 * s + (i >> 1)], &a_big[mi][i], &a_small[mi][i]);
+        }
+        MMA_UNROLL
+        for (int ni = 0; ni < N_TILES; ni++) {
+            uint b_big[2], b_small[2];
+            MMA_UNROLL
+            for (int i = 0; i < 2; i++) /* logical k's t, t + 4 */
+                split_tf32(wv[2 * s + i][ni], &b_big[i], &b_small[i]);
+            MMA_UNROLL
+            for (int mi = 0; mi < M_TILES; mi++)
+                mma_3xtf32(slice[mi][ni], a_big[mi], a_small[mi], b_big, b_small, scratch);
+        }
+    }
+}
+
+/* Stores row `row` of the warp tile: physical columns col .. col + 2 N_TILES - 1, the lane's
+ * elements (q = 0, 1) of each mma tile ni in order q * N_TILES + ni. */
+inline void store_row(float acc[M_TILES][N_TILES][4], int mi, int h, int row, int col,
+                      __global const float *bias, int has_bias, int col0, __global float *y0,
+                      __global float *y1, __global float *y2, int y_heads, int out_features,
+                      int out_width, int seq_len) {
+    const size_t row_part = row_offset(y_heads, row, seq_len, out_width);
+#if VECTOR_RUNS
+    /* N_TILES, out_width and HEAD_DIM are multiples of 4: a run stays within one output and one
+     * head. */
+    MMA_UNROLL
+    for (int j = 0; j < 2 * N_TILES; j += 4) {
+        if (col + j >= out_features) break;
+        float4 v = (float4)(acc[mi][j % N_TILES][2 * h + j / N_TILES],
+                            acc[mi][(j + 1) % N_TILES][2 * h + (j + 1) / N_TILES],
+                            acc[mi][(j + 2) % N_TILES][2 * h + (j + 2) / N_TILES],
+                            acc[mi][(j + 3) % N_TILES][2 * h + (j + 3) / N_TILES]);
+        if (has_bias) v += LOAD4(bias + col0 + col + j);
+        size_t col_part;
+        __global float *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
+        STORE4(v, y + row_part + col_part);
+    }
+#else
+    for (int j = 0; j < 2 * N_TILES; j++) {
+        if (col + j >= out_features) break;
+        float v = acc[mi][j % N_TILES][2 * h + j / N_TILES];
+        size_t col_part;
+        __global float *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
+        y[row_part + col_part] = has_bias ? v + bias[col0 + col + j] : v;
+    }
+#endif
+}
+
+inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *scratch) {
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3;
-    const int wm0 = (warp / WARPS_N) * WM, wn0 = (warp % WARPS_N) * WN;
-    const int m0 = get_group_id(1) * TILE_M, n0 = get_group_id(0) * TILE_N;
-    float acc[M_TILES][N_TILES][4];
-    CLEAR_TILES(acc);
-    fill_row_offsets(x_rows, x_heads, m0, rows, seq_len, in_features, tid, TILE_M, THREADS);
-    barrier(CLK_LOCAL_MEM_FENCE);
+    const int m0 = get_group_id(1) * TILE_M + (warp / WARPS_N) * WM;
+    const int n0 = get_group_id(0) * TILE_N + (warp % WARPS_N) * WN;
 
-    /* The next slices are fetched into registers while the current ones are multiplied. */
-    run_t x_next[LOADS_X], w_next[LOADS_W];
-    fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0, 0, tid,
-               TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next, w_next);
-    for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
-        barrier(CLK_LOCAL_MEM_FENCE); /* the previous slices are no longer read */
-        store_split_slices(x_next, w_next, xs, ws, tid);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (k0 + TILE_K < in_features)
-            fetch_runs(x, x_rows, x_heads, w_t, ld_w, col0, in_features, out_features, seq_len, n0,
-                       k0 + TILE_K, tid, TILE_M, TILE_N, TILE_K, THREADS, LOADS_X, LOADS_W, x_next,
-                       w_next);
-        /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
-        float slice[M_TILES][N_TILES][4];
-        CLEAR_TILES(slice);
-        for (int kk = 0; kk < TILE_K; kk += 8) {
-            uint a_big[M_TILES][4], a_small[M_TILES][4];
-            MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++) {
-                __local const uint *a = xs + (wm0 + mi * 16 + g) * XS_STRIDE + kk + t;
-                MMA_UNROLL
-                for (int i = 0; i < 4; i++) { /* rows g, g + 8; columns t, t + 4 */
-                    const int at = (i & 1) * 8 * XS_STRIDE + (i >> 1) * 4;
-                    a_big[mi][i] = a[at];
-                    a_small[mi][i] = a[XS_PLANE + at];
-                }
-            }
-            uint b_big[N_TILES][2], b_small[N_TILES][2];
-            MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++) {
-                __local const uint *b = ws + (kk + t) * WS_STRIDE + wn0 + ni * 8 + g;
-                MMA_UNROLL
-                for (int i = 0; i < 2; i++) { /* rows t, t + 4 */
-                    b_big[ni][i] = b[i * 4 * WS_STRIDE];
-                    b_small[ni][i] = b[WS_PLANE + i * 4 * WS_STRIDE];
-                }
-            }
-            MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++) {
-                MMA_UNROLL
-                for (int ni = 0; ni < N_TILES; ni++)
-                    mma_3xtf32(slice[mi][ni], a_big[mi], a_small[mi], b_big[ni], b_small[ni],
-                               scratch);
-            }
-        }
-        add_tiles(acc, slice);
-    }
-
-    /* Offsets once per column and once per row, then one add per element. */
-    __global float *y_of[N_TILES][2];
-    size_t col_part[N_TILES][2];
-    MMA_UNROLL
-    for (int ni = 0; ni < N_TILES; ni++) {
-        MMA_UNROLL
-        for (int q = 0; q < 2; q++) {
-            int col = min(n0 + wn0 + ni * 8 + 2 * t + q, out_features - 1);
-            y_of[ni][q] = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part[ni][q]);
-        }
-    }
+    /* The lane's rows of x, clamped to the last (whose sums are then not stored). */
+    size_t x_row[M_TILES][2];
     MMA_UNROLL
     for (int mi = 0; mi < M_TILES; mi++) {
         MMA_UNROLL
-        for (int upper = 0; upper < 2; upper++) {
-            int row = m0 + wm0 + mi * 16 + upper * 8 + g;
-            if (row >= rows) continue;
-            size_t row_part = row_offset(y_heads, row, seq_len, out_width);
+        for (int h = 0; h < 2; h++)
+            x_row[mi][h] =
+                row_offset(x_heads, min(m0 + mi * 16 + h * 8 + g, rows - 1), seq_len, in_features);
+    }
+    const int w_col = n0 + g * N_TILES;
+
+    float acc[M_TILES][N_TILES][4];
+    CLEAR_TILES(acc);
+    /* The next slice is fetched into registers while this one is multiplied. */
+    float xv[M_TILES][2][K_VALUES], wv[K_VALUES][N_TILES];
+    fetch_slice(x, x_row, x_heads, w_t, ld_w, col0, w_col, 0, t, in_features, out_features, seq_len,
+                xv, wv);
+    for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
+        float x_next[M_TILES][2][K_VALUES], w_next[K_VALUES][N_TILES];
+        fetch_slice(x, x_row, x_heads, w_t, ld_w, col0, w_col, k0 + TILE_K, t, in_features,
+                    out_features, seq_len, x_next, w_next);
+        /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
+        float slice[M_TILES][N_TILES][4];
+        CLEAR_TILES(slice);
+        multiply_slice(xv, wv, slice, scratch);
+        add_tiles(acc, slice);
+        MMA_UNROLL
+        for (int j = 0; j < K_VALUES; j++) {
             MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++) {
-                MMA_UNROLL
-                for (int q = 0; q < 2; q++) {
-                    int col = n0 + wn0 + ni * 8 + 2 * t + q;
-                    if (col >= out_features) continue;
-                    float v = acc[mi][ni][upper * 2 + q];
-                    y_of[ni][q][row_part + col_part[ni][q]] = has_bias ? v + bias[col0 + col] : v;
-                }
-            }
+            for (int mi = 0; mi < M_TILES; mi++)
+                xv[mi][0][j] = x_next[mi][0][j], xv[mi][1][j] = x_next[mi][1][j];
+            MMA_UNROLL
+            for (int ni = 0; ni < N_TILES; ni++)
+                wv[j][ni] = w_next[j][ni];
+        }
+    }
+
+    MMA_UNROLL
+    for (int mi = 0; mi < M_TILES; mi++) {
+        MMA_UNROLL
+        for (int h = 0; h < 2; h++) {
+            const int row = m0 + mi * 16 + h * 8 + g;
+            if (row < rows)
+                store_row(acc, mi, h, row, n0 + 2 * t * N_TILES, bias, has_bias, col0, y0, y1, y2,
+                          y_heads, out_features, out_width, seq_len);
         }
     }
 }
 
 __kernel void project_to_heads(PROJECTION_ARGS) {
-    __local uint xs[2 * XS_PLANE], ws[2 * WS_PLANE];
     __local float scratch[MMA_SCRATCH];
-    __local long x_rows[TILE_M];
-    project_tile(PROJECTION_PASS, 0, 1, xs, ws, x_rows, scratch);
+    project_tile(PROJECTION_PASS, 0, 1, scratch);
 }
 
 __kernel void project_to_rows(PROJECTION_ARGS) {
-    __local uint xs[2 * XS_PLANE], ws[2 * WS_PLANE];
     __local float scratch[MMA_SCRATCH];
-    __local long x_rows[TILE_M];
-    project_tile(PROJECTION_PASS, 1, 0, xs, ws, x_rows, scratch);
+    project_tile(PROJECTION_PASS, 1, 0, scratch);
+}
+
+__kernel void project_rows(PROJECTION_ARGS) {
+    __local float scratch[MMA_SCRATCH];
+    project_tile(PROJECTION_PASS, 0, 0, scratch);
 }

@@ -138,9 +138,9 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     mhfa_attention_kernel attention;
     mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart (else its
                                                kernel is NULL) */
-    int projection_vector;                  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl */
+    int projection_vector;  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl or project_mma.cl */
     int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
-    cl_kernel project_rows; /* project_tiled.cl's rows-major to rows-major, else NULL */
+    cl_kernel project_rows; /* rows-major to rows-major (tiled and mma kernels), else NULL */
     cl_kernel rows_to_heads, heads_to_rows, add_bias;
     size_t projection_local[2]; /* work-group shape (tiled) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */

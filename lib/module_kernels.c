@@ -130,24 +130,22 @@ static size_t mma_scratch_floats(const mhfa_context *ctx, size_t warps) {
 static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
     mhfa_kernels *k = &m->kernels;
-    size_t group = 32 * (size_t)t[1] * (size_t)t[2];
+    size_t warps = (size_t)t[1] * t[2], group = 32 * warps;
     size_t tile_m = (size_t)t[1] * t[3], tile_n = (size_t)t[2] * t[4];
-    size_t scratch = mma_scratch_floats(ctx, (size_t)t[1] * t[2]);
-    /* x's and w_t's slices in two planes each (TF32 big and small parts), the rows' offsets */
-    size_t local =
-        sizeof(float) * (2 * (tile_m * (t[0] + 4) + (size_t)t[0] * (tile_n + 8)) + scratch) +
-        sizeof(cl_long) * tile_m;
+    /* no local memory but the emulation's scratch */
+    size_t local = sizeof(float) * mma_scratch_floats(ctx, warps);
     *fits = 0;
     if (!mhfa_group_fits_device(ctx, group, local)) return MHFA_SUCCESS;
+    /* Runs of 4 columns of w_t per lane need N_TILES = WN / 8 a multiple of 4 (project_mma.cl). */
     char options[256];
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d "
              "-D VECTOR_RUNS=%d",
-             m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[0], (int)tile_n));
+             m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[0], t[4] / 8));
     static const char *const sources[3] = {"mma", "project_common", "project_mma"};
-    static const char *const names[2] = {"project_to_heads", "project_to_rows"};
-    cl_kernel *const kernels[2] = {&k->project_to_heads, &k->project_to_rows};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 3, options, names, kernels, 2);
+    static const char *const names[3] = {"project_to_heads", "project_to_rows", "project_rows"};
+    cl_kernel *const kernels[3] = {&k->project_to_heads, &k->project_to_rows, &k->project_rows};
+    mhfa_status status = mhfa_build_kernels(ctx, sources, 3, options, names, kernels, 3);
     if (status == MHFA_SUCCESS) *fits = keep_projection_if_fits(m, group, 1, tile_n, tile_m);
     return status;
 }
@@ -155,8 +153,9 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
 static mhfa_status build_tiled_projection(mhfa_module *m, const mhfa_tuning *tuning) {
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
-    /* The tensor-core kernel only where a tuning file asks: on the H200 it measured slower than
-     * the tiled one once it summed float32-accurately (BENCHMARKS.md). */
+    /* The tensor-core kernel only where a tuning line asks (the built-in table does for the H200
+     * and H100, where it measured faster): on GPUs whose TF32 rate is not well above their
+     * float32 rate, its three products per multiply-add would lose to the tiled kernel. */
     if (tuning->projection_kind == MHFA_PROJECTION_MMA)
         status = try_mma_projection(m, tuning->mma, &fits);
     if (tuning->projection_kind == MHFA_PROJECTION_TILED)

@@ -3,7 +3,8 @@
  *   DEVICE | projection | tiled TILE_M TILE_N TILE_K WPT_M WPT_N
  *   DEVICE | projection | vector ROWS_PER_ITEM [VECTORS of 16 columns, default 1]
  *   DEVICE | projection | clblast
- *   DEVICE | projection | mma TILE_K WARPS_M WARPS_N WM WN  (project_mma.cl, tensor cores)
+ *   DEVICE | projection | mma TILE_K WARPS_M WARPS_N WM WN  (project_mma.cl, tensor cores;
+ *                                                     TILE_K a multiple of 16)
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
  *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
@@ -68,7 +69,7 @@ static void parse_projection(const char *value, mhfa_tuning *t) {
     } else if (sscanf(value, "mma %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]) == 5) {
         for (int i = 0; i < 5; i++)
             if (!positive(a[i])) return;
-        if (a[0] % 8 || a[3] % 16 || a[4] % 8) return;
+        if (a[0] % 16 || a[3] % 16 || a[4] % 8) return;
         t->projection_kind = MHFA_PROJECTION_MMA;
         memcpy(t->mma, a, sizeof a);
     } else if (strcmp(value, "clblast") == 0) {
@@ -138,12 +139,12 @@ static FILE *open_tuning_file(void) {
  * format, but the device field is a case-insensitive part of the name. Used where the tuning file
  * says nothing; other devices get choices derived from their limits (module_kernels.c). The H100
  * takes the H200's lines: the same GH100 processor, with slower memory (not measured here). */
-static const char builtin_table[] = "NVIDIA H200 | projection | tiled 128 128 16 8 8\n"
+static const char builtin_table[] = "NVIDIA H200 | projection | mma 16 2 2 32 32\n"
                                     "NVIDIA H200 | flash | 16 | mma 4 16 rows\n"
                                     "NVIDIA H200 | flash masked | 16 | wide 128 128 rows\n"
                                     "NVIDIA H200 | manual | 16 | wide 128 128 rows\n"
                                     "NVIDIA H200 | flash | 64 | mma 8 16\n"
-                                    "NVIDIA H100 | projection | tiled 128 128 16 8 8\n"
+                                    "NVIDIA H100 | projection | mma 16 2 2 32 32\n"
                                     "NVIDIA H100 | flash | 16 | mma 4 16 rows\n"
                                     "NVIDIA H100 | flash masked | 16 | wide 128 128 rows\n"
                                     "NVIDIA H100 | manual | 16 | wide 128 128 rows\n"

@@ -241,7 +241,7 @@ static void tuning_file(void **state) {
 
     /* The tensor-core projection (emulated where there is no PTX mma): 2 x 1 warps of 16 x 8. */
     f = fopen(path, "w");
-    fputs("* | projection | mma 8 2 1 16 8\n", f);
+    fputs("* | projection | mma 16 2 1 16 8\n", f);
     fclose(f);
     m = module_with_head_dim(ctx, 4);
     assert_int_equal(m->kernels.projection_local[0], 64);
