@@ -63,7 +63,7 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
 
 /* The per-head tensors (q, k, v and the attention's output) are [batch][n_heads][len][HEAD_DIM],
  * or with ROWS_LAYOUT [batch][len][n_heads][HEAD_DIM], each position's heads side by side: the
- * tiled projection writes that faster at head_dim 16, but kernels that load a head's rows at once
+ * tiled projection wrote that faster at head_dim 16, but kernels that load a head's rows at once
  * read it slower, so a tuning line chooses it per kernel (BENCHMARKS.md). HEAD_ROWS is a head's
  * first row and ROW_STRIDE the step from one of its rows to the next; both need n_heads. */
 #ifndef ROWS_LAYOUT

@@ -299,7 +299,7 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_flash_tuning *t,
     mhfa_context *ctx = m->ctx;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
-    /* Rows-major Q, K, V where the tuning asks and project_tiled.cl can make them (an
+    /* Rows-major Q, K, V where the tuning asks and the projection kernels can make them (an
      * application's core is promised the per-head layout). */
     out->rows_layout = t->rows && m->kernels.project_rows && !mhfa_uses_application_core(&m->cfg);
     if (t->mma) status = try_mma_attention(m, t->block_q, t->block_k, out, &fits);

@@ -11,7 +11,7 @@
  *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
  *                                                     multiples of 32)
  *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
- *   common.cl) where the tiled projection makes them, instead of the per-head layout.
+ *   common.cl) where the tiled or mma projection makes them, instead of the per-head layout.
  *   DEVICE | flash masked | HEAD_DIM | ...           (any of the three, for forwards with a mask
  *                                                     on the flash path; default: the flash line)
  *   DEVICE | manual | HEAD_DIM | BLOCK_Q BLOCK_K     (or vector BLOCK_K, or wide BLOCK_Q TILE_KEYS:
