@@ -77,8 +77,7 @@ inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int h
         uint word = present == 32 ? 0xffffffffu : (1u << present) - 1u;
         if (has_keep) {
             const int query = min(q0 + q, n_query - 1);
-            const size_t at = (size_t)batch * stride.x + (size_t)head * stride.y +
-                              (size_t)query * stride.z + (size_t)(k0 + first) * stride.w;
+            const size_t at = keep_offset(stride, batch, head, query, k0 + first);
             uint nonzero = 0;
             int b = 0;
             if (stride.w == 1 && at % 4 == 0)

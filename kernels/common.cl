@@ -50,14 +50,19 @@ inline uint nonzero_byte_tops(uint x) {
     return (((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x) & 0x80808080u;
 }
 
+/* The mask's byte for query `query` and key `key` of (batch, head). */
+inline size_t keep_offset(int4 stride, int batch, int head, int query, int key) {
+    return (size_t)batch * stride.x + (size_t)head * stride.y + (size_t)query * stride.z +
+           (size_t)key * stride.w;
+}
+
 /* Whether key `key` may be attended by query `query` of (batch, head). has_keep: 0 no mask; 1
  * keep is the keep mask (1 = may attend); 2 keep is the application's mask as given (nonzero =
  * masked out). The strides are 0 along broadcast dimensions. */
 inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int batch, int head,
                       int query, int key) {
     if (!has_keep) return 1;
-    const int nonzero = keep[(size_t)batch * stride.x + (size_t)head * stride.y +
-                             (size_t)query * stride.z + (size_t)key * stride.w] != 0;
+    const int nonzero = keep[keep_offset(stride, batch, head, query, key)] != 0;
     return has_keep == 1 ? nonzero : !nonzero;
 }
 

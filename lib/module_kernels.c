@@ -49,14 +49,16 @@ mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, in
     return status;
 }
 
-/* with_rows: also project_rows (project_tiled.cl). */
-static mhfa_status build_projection(mhfa_module *m, const char *source, const char *options,
-                                    int with_rows) {
+/* The projection kernels of source (after mma.cl where with_mma); with_rows: also project_rows
+ * (the tiled and mma kernels). */
+static mhfa_status build_projection(mhfa_module *m, const char *source, int with_mma,
+                                    const char *options, int with_rows) {
     static const char *const names[3] = {"project_to_heads", "project_to_rows", "project_rows"};
     mhfa_kernels *k = &m->kernels;
     cl_kernel *const kernels[3] = {&k->project_to_heads, &k->project_to_rows, &k->project_rows};
-    const char *sources[2] = {"project_common", source};
-    return mhfa_build_kernels(m->ctx, sources, 2, options, names, kernels, with_rows ? 3 : 2);
+    const char *sources[3] = {"mma", "project_common", source};
+    return mhfa_build_kernels(m->ctx, sources + !with_mma, with_mma ? 3 : 2, options, names,
+                              kernels, with_rows ? 3 : 2);
 }
 
 /* The float16 kernel: no local memory, any work-group size. */
@@ -68,7 +70,7 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
     k->projection_vector = 1;
     k->projection_tile[0] = (size_t)(16 * vectors);
     k->projection_tile[1] = (size_t)rows_per_item;
-    return build_projection(m, "project_vector", options, 0);
+    return build_projection(m, "project_vector", 0, options, 0);
 }
 
 /* Keeps the projection kernels just built if their work-group (local_x * local_y items, each
@@ -113,7 +115,7 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const int *t, int *fits)
              "-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d "
              "-D VECTOR_RUNS=%d",
              m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[2], t[1]));
-    mhfa_status status = build_projection(m, "project_tiled", options, 1);
+    mhfa_status status = build_projection(m, "project_tiled", 0, options, 1);
     if (status == MHFA_SUCCESS)
         *fits = keep_projection_if_fits(m, (size_t)(t[1] / t[4]), (size_t)(t[0] / t[3]),
                                         (size_t)t[1], (size_t)t[0]);
@@ -129,7 +131,6 @@ static size_t mma_scratch_floats(const mhfa_context *ctx, size_t warps) {
 /* Builds the tensor-core kernel for one shape; *fits says whether it may be used. */
 static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
     mhfa_context *ctx = m->ctx;
-    mhfa_kernels *k = &m->kernels;
     size_t warps = (size_t)t[1] * t[2], group = 32 * warps;
     size_t tile_m = (size_t)t[1] * t[3], tile_n = (size_t)t[2] * t[4];
     /* no local memory but the emulation's scratch */
@@ -142,10 +143,7 @@ static mhfa_status try_mma_projection(mhfa_module *m, const int *t, int *fits) {
              "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d "
              "-D VECTOR_RUNS=%d",
              m->head_dim, t[0], t[1], t[2], t[3], t[4], vector_runs(m, t[0], t[4] / 8));
-    static const char *const sources[3] = {"mma", "project_common", "project_mma"};
-    static const char *const names[3] = {"project_to_heads", "project_to_rows", "project_rows"};
-    cl_kernel *const kernels[3] = {&k->project_to_heads, &k->project_to_rows, &k->project_rows};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 3, options, names, kernels, 3);
+    mhfa_status status = build_projection(m, "project_mma", 1, options, 1);
     if (status == MHFA_SUCCESS) *fits = keep_projection_if_fits(m, group, 1, tile_n, tile_m);
     return status;
 }
