@@ -2,8 +2,8 @@
  * ROWS_PER_ITEM rows x (16 * VECTORS) columns of y as float16 vectors, streaming one row of w_t
  * per k, with no local memory and no barrier. Each x element, broadcast once, feeds VECTORS
  * multiply-adds. A column block past the last full one falls back to scalars.
- * Grid: (ceil(out_features / (16 * VECTORS)), ceil(rows / ROWS_PER_ITEM)). Needs common.cl and
- * project_common.cl. */
+ * Grid: (ceil(out_features / (16 * VECTORS)), ceil(rows / ROWS_PER_ITEM)) or more: work-items
+ * past the end return. Needs common.cl and project_common.cl. */
 
 #define COLS (16 * VECTORS)
 
@@ -36,21 +36,32 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
                     acc[r][v] = MAC(xv, w[v], acc[r][v]);
             }
         }
-        __global float *y_of[COLS]; /* offsets once per column and once per row */
-        size_t col_part[COLS];
-        float b[COLS];
-        for (int j = 0; j < COLS; j++) {
-            y_of[j] = output_of(y0, y1, y2, n0 + j, out_width, y_heads, seq_len, &col_part[j]);
-            b[j] = has_bias ? bias[col0 + n0 + j] : 0.0f;
-        }
-        for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
-            float out[COLS];
+        /* Each 16-column vector goes to one output; where its columns are also adjacent there
+         * (always in the rows layout, and within one head in the per-head layout), each row's
+         * 16 results are one vector store. */
 #pragma unroll
-            for (int v = 0; v < VECTORS; v++)
-                vstore16(acc[r][v], v, out);
-            size_t row_part = row_offset(y_heads, m0 + r, seq_len, out_width);
-            for (int j = 0; j < COLS; j++)
-                y_of[j][row_part + col_part[j]] = out[j] + b[j];
+        for (int v = 0; v < VECTORS; v++) {
+            const int c0 = n0 + 16 * v;
+            size_t part0, part_last;
+            __global float *y = output_of(y0, y1, y2, c0, out_width, y_heads, seq_len, &part0);
+            __global float *y_last =
+                output_of(y0, y1, y2, c0 + 15, out_width, y_heads, seq_len, &part_last);
+            const float16 b = has_bias ? vload16(0, bias + col0 + c0) : (float16)(0.0f);
+            if (y_last == y && part_last == part0 + 15) {
+                for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++)
+                    vstore16(acc[r][v] + b, 0,
+                             y + row_offset(y_heads, m0 + r, seq_len, out_width) + part0);
+                continue;
+            }
+            float bias_of[16];
+            vstore16(b, 0, bias_of);
+            for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++) {
+                float out[16];
+                vstore16(acc[r][v], 0, out);
+                for (int j = 0; j < 16; j++)
+                    store_output(y0, y1, y2, y_heads, m0 + r, c0 + j, out_width, seq_len,
+                                 out[j] + bias_of[j]);
+            }
         }
         return;
     }

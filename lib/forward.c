@@ -66,9 +66,13 @@ static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
     size_t blocks[2] = {((size_t)p->out_features + k->projection_tile[0] - 1) /
                             k->projection_tile[0],
                         ((size_t)rows + k->projection_tile[1] - 1) / k->projection_tile[1]};
-    if (k->projection_vector) return mhfa_enqueue(m->ctx, p->kernel, 2, blocks, NULL, p->what);
-    size_t global[2] = {blocks[0] * k->projection_local[0], blocks[1] * k->projection_local[1]};
-    return mhfa_enqueue(m->ctx, p->kernel, 2, global, k->projection_local, p->what);
+    /* The vector kernel takes a block per work-item, the others a block per group. */
+    const size_t *local = k->projection_local;
+    size_t global[2];
+    for (int i = 0; i < 2; i++)
+        global[i] = k->projection_vector ? (blocks[i] + local[i] - 1) / local[i] * local[i]
+                                         : blocks[i] * local[i];
+    return mhfa_enqueue(m->ctx, p->kernel, 2, global, local, p->what);
 }
 
 static size_t mem_size(cl_mem mem) {

@@ -142,7 +142,7 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
     cl_kernel project_rows; /* rows-major to rows-major (tiled and mma kernels), else NULL */
     cl_kernel rows_to_heads, heads_to_rows, add_bias;
-    size_t projection_local[2]; /* work-group shape (tiled) */
+    size_t projection_local[2]; /* work-group shape (vector: of work-items of a block each) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
     int decode_chunk;                       /* keys per decode_partial work-item */

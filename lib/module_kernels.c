@@ -13,8 +13,8 @@ static const int tiled_candidates[][5] = {
     {32, 32, 8, 2, 2},    {16, 16, 8, 1, 1},   {1, 1, 1, 1, 1},
 };
 
-/* Rows per work-item of the vector (CPU) projection. */
-enum { VECTOR_ROWS_PER_ITEM = 8 };
+/* Rows per work-item of the vector (CPU) projection, and work-items per group (along rows). */
+enum { VECTOR_ROWS_PER_ITEM = 8, VECTOR_GROUP_ITEMS = 8 };
 
 int mhfa_group_fits_device(const mhfa_context *ctx, size_t group_size, size_t local_bytes) {
     return group_size <= ctx->info.max_work_group_size && local_bytes <= ctx->info.local_mem_size;
@@ -70,7 +70,15 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
     k->projection_vector = 1;
     k->projection_tile[0] = (size_t)(16 * vectors);
     k->projection_tile[1] = (size_t)rows_per_item;
-    return build_projection(m, "project_vector", 0, options, 0);
+    mhfa_status status = build_projection(m, "project_vector", 0, options, 0);
+    /* The group is set, not left to the runtime: for long's `vector 16 2` PoCL chose groups of
+     * 4096 work-items and overran its thread's stack (it keeps every work-item's arrays). */
+    const int fits = status == MHFA_SUCCESS &&
+                     mhfa_kernel_fits(m->ctx, k->project_to_heads, VECTOR_GROUP_ITEMS) &&
+                     mhfa_kernel_fits(m->ctx, k->project_to_rows, VECTOR_GROUP_ITEMS);
+    k->projection_local[0] = 1;
+    k->projection_local[1] = fits ? VECTOR_GROUP_ITEMS : 1;
+    return status;
 }
 
 /* Keeps the projection kernels just built if their work-group (local_x * local_y items, each
