@@ -151,7 +151,7 @@ static const char builtin_table[] = "NVIDIA H200 | projection | mma 16 2 2 32 32
                                     "NVIDIA H100 | flash | 64 | mma 8 16\n"
                                     "avx512 | projection | vector 16\n"
                                     "avx512 | flash | 16 | vector 16\n"
-                                    "avx512 | flash | 64 | vector 32\n";
+                                    "avx512 | flash | 64 | vector 64\n";
 
 /* Applies one line (comment already cut) if it is about this device. */
 static void apply_line(char *line, const char *device, int by_part, int head_dim, mhfa_tuning *t) {
