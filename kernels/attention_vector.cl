@@ -122,7 +122,7 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
     __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
     __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
     const ulong row0 = ((ulong)bh * n_query + query0) * graph_size;                                \
-    __global const uchar *mask_row[LANES]; /* each query's row of the mask (lanes past the end: \
+    __global const uchar *mask_row[LANES]; /* each query's row of the mask (lanes past the end:    \
                                               the last) */                                         \
     for (int i = 0; i < LANES && has_keep; i++)                                                    \
         mask_row[i] =                                                                              \
@@ -143,9 +143,8 @@ inline void store_rows(__global float *out_head, size_t row_stride, int n_query,
 __kernel void vector_attention(ATTENTION_ARGS) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
-        const float16 m_new =
-            fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row,
-                                 has_keep, keep_stride.w));
+        const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
+                                                   mask_row, has_keep, keep_stride.w));
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
@@ -186,9 +185,8 @@ __kernel void vector_attention(ATTENTION_ARGS) {
 __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
-        const float16 m_new =
-            fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row,
-                                 has_keep, keep_stride.w));
+        const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
+                                                   mask_row, has_keep, keep_stride.w));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
         l *= select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
@@ -200,8 +198,7 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     const float16 base = select(m, (float16)(0.0f), empty);
     const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
-        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, has_keep,
-                     keep_stride.w);
+        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, has_keep, keep_stride.w);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
             float16 p = SOFTMAX_EXP(s[r] - base) * inv;
             float lane[LANES];
