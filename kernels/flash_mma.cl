@@ -7,7 +7,9 @@
  * two columns a lane holds, 2t and 2t + 1, are keys t and t + 4, which is where the A fragment of
  * P V wants them. A query whose keys are all masked keeps m = -inf and l = 0: its output is 0.
  * Local memory holds two tiles: the next is stored while the current one is read, so one barrier
- * per tile suffices and warps need not wait for each other between the products.
+ * per tile suffices and warps need not wait for each other between the products. The next tile
+ * is stored first thing (its split and stores overlap the products of Q K^T), from registers
+ * fetched a tile earlier: loads run two tiles ahead.
  * Layouts as in flash_attention.cl. Work-group: 32 * WARPS work-items; grid:
  * (ceil(n_query / (16 * WARPS)) * 32 * WARPS, batch * n_heads). */
 
@@ -107,15 +109,23 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     CLEAR_FRAGMENTS(o, D_STEPS);
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's share */
 
-    /* The next tile's keys and values are fetched into registers while this one is used. */
+    /* Tile 0 stored, tile 1 in registers; each pass stores the next tile and fetches the one
+     * after. */
     float4 k_next[RUN_LOADS], v_next[RUN_LOADS];
     fetch_tile(k_head, v_head, ROW_STRIDE, 0, graph_size, k_next, v_next);
     store_tile(k_next, v_next, ks_tiles, vs_tiles);
+    if (BLOCK_K < graph_size)
+        fetch_tile(k_head, v_head, ROW_STRIDE, BLOCK_K, graph_size, k_next, v_next);
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int key0 = 0, tile = 0; key0 < graph_size; key0 += BLOCK_K, tile ^= 1) {
-        const int more = key0 + BLOCK_K < graph_size;
-        if (more)
-            fetch_tile(k_head, v_head, ROW_STRIDE, key0 + BLOCK_K, graph_size, k_next, v_next);
+        /* The other tile was last read before the previous barrier: free to overwrite. */
+        if (key0 + BLOCK_K < graph_size) {
+            store_tile(k_next, v_next, ks_tiles + (tile ^ 1) * KS_TILE,
+                       vs_tiles + (tile ^ 1) * VS_TILE);
+            if (key0 + 2 * BLOCK_K < graph_size)
+                fetch_tile(k_head, v_head, ROW_STRIDE, key0 + 2 * BLOCK_K, graph_size, k_next,
+                           v_next);
+        }
         __local const uint *ks = ks_tiles + tile * KS_TILE, *vs = vs_tiles + tile * VS_TILE;
 
         /* S = Q K^T; column c of each 8-block holds key sigma(c). */
@@ -200,12 +210,8 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         for (int d = 0; d < D_STEPS; d++) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++)
-                o[d][i] = o[d][i] * correction[i >> 1] + pv[d][i];
+                o[d][i] = MAC(o[d][i], correction[i >> 1], pv[d][i]);
         }
-        /* The other tile was last read before the previous barrier: free to overwrite. */
-        if (more)
-            store_tile(k_next, v_next, ks_tiles + (tile ^ 1) * KS_TILE,
-                       vs_tiles + (tile ^ 1) * VS_TILE);
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
