@@ -33,6 +33,19 @@
 #define LOAD4(p)           (*(__global const float4 *)(p))
 #define STORE4_LOCAL(v, p) (*(__local uint4 *)(p) = (v))
 
+/* 2^x for the softmax. Where PTX runs (NVIDIA), the ex2.approx.ftz instruction alone: results
+ * below 2^-126 flush to 0 (weights that small do not count), where native_exp adds a multiply by
+ * log2(e) and a rescue of such results, four instructions more per weight. */
+#ifdef MHFA_PTX_MMA
+inline float softmax_exp2(float x) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+#else
+#define softmax_exp2(x) exp2(x)
+#endif
+
 /* This work-item's share of the tile of keys and values from key0 on: BLOCK_K rows of HEAD_DIM
  * floats each, zeros past the end. Fixed trip count: all loads in flight. */
 inline void fetch_tile(__global const float *k_head, __global const float *v_head,
@@ -94,14 +107,16 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
     __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);
     __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);
 
-    /* This lane's A fragments of the scaled queries (rows past the end: 0). */
+    /* This lane's A fragments of the scaled queries (rows past the end: 0). The scale includes
+     * log2(e): scores, and so m, are in base 2, and the weights are 2^(s - m). */
+    const float q_scale = scale * M_LOG2E_F;
     uint q_big[D_STEPS][4], q_small[D_STEPS][4];
     MMA_UNROLL
     for (int s = 0; s < D_STEPS; s++) {
         MMA_UNROLL
         for (int i = 0; i < 4; i++) {
             const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
-            const float value = row < n_query ? q_head[row * ROW_STRIDE + dim] * scale : 0.0f;
+            const float value = row < n_query ? q_head[row * ROW_STRIDE + dim] * q_scale : 0.0f;
             split_tf32(value, &q_big[s][i], &q_small[s][i]);
         }
     }
@@ -178,7 +193,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
         MMA_UNROLL
         for (int r = 0; r < 2; r++) {
             const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
-            correction[r] = m_new == -INFINITY ? 1.0f : SOFTMAX_EXP(m[r] - m_new);
+            correction[r] = m_new == -INFINITY ? 1.0f : softmax_exp2(m[r] - m_new);
             m[r] = m_new;
             l[r] *= correction[r];
         }
@@ -193,7 +208,7 @@ __kernel void flash_attention_mma(ATTENTION_ARGS) {
             MMA_UNROLL
             for (int i = 0; i < 4; i++) {
                 /* Without checks every score, and so m, is finite: exp needs no guard. */
-                p[i] = check && s[n][i] == -INFINITY ? 0.0f : SOFTMAX_EXP(s[n][i] - m[i >> 1]);
+                p[i] = check && s[n][i] == -INFINITY ? 0.0f : softmax_exp2(s[n][i] - m[i >> 1]);
                 l[i >> 1] += p[i];
             }
             if (dropout) {
