@@ -6,6 +6,8 @@
  *   vector_attention_with_weights: the manual path; a first walk finds m and l, a second writes
  *     the weights exp(s - m) / l and accumulates the (dropped-out) weights times V.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
+ * Scores are in base 2 (the queries' scale includes log2(e)) and weights are exp2 of them: on the
+ * 2-core PoCL machine exp2 took the attention 2-3% less time than exp.
  * Layouts as in flash_attention.cl. Grid: (ceil(n_query / 16), batch * n_heads). */
 
 #define LANES 16
@@ -116,7 +118,7 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
         float lane[LANES];                                                                         \
         for (int i = 0; i < LANES; i++)                                                            \
             lane[i] = q_head[min(query0 + i, n_query - 1) * ROW_STRIDE + c];                       \
-        qt[c] = vload16(0, lane) * scale;                                                          \
+        qt[c] = vload16(0, lane) * (scale * M_LOG2E_F);                                            \
         acc[c] = (float16)(0.0f);                                                                  \
     }                                                                                              \
     __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
@@ -148,7 +150,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
-        const float16 correction = select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
+        const float16 correction = select(exp2(m - base), (float16)(1.0f), empty);
         l *= correction;
         for (int c = 0; c < HEAD_DIM; c++)
             acc[c] *= correction;
@@ -159,7 +161,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
 #pragma unroll
             for (int j = 0; j < KEYS_AT_ONCE; j++) {
                 const int r = r0 + j, present = r < BLOCK_K && k0 + r < graph_size;
-                p[j] = present ? SOFTMAX_EXP(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
+                p[j] = present ? exp2(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
                 l += p[j]; /* 0 where s is -inf */
                 if (dropout && present)
                     p[j] *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
@@ -189,9 +191,9 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                                                    mask_row, has_keep, keep_stride.w));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
-        l *= select(SOFTMAX_EXP(m - base), (float16)(1.0f), empty);
+        l *= select(exp2(m - base), (float16)(1.0f), empty);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++)
-            l += SOFTMAX_EXP(s[r] - base);
+            l += exp2(s[r] - base);
         m = m_new;
     }
     const int16 empty = l == 0.0f;
@@ -200,7 +202,7 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
         block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, has_keep, keep_stride.w);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
-            float16 p = SOFTMAX_EXP(s[r] - base) * inv;
+            float16 p = exp2(s[r] - base) * inv;
             float lane[LANES];
             vstore16(p, 0, lane);
             for (int i = 0; i < LANES && query0 + i < n_query; i++)
