@@ -44,6 +44,12 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
+/* Four floats at p, where the caller knows p is 16-byte aligned: the vector pointer says so,
+ * which vload4 and vstore4 may not assume (NVIDIA's compiler made each of those four 4-byte
+ * accesses; project_mma.cl and flash_mma.cl say what the 16-byte ones saved). */
+#define LOAD4(p)     (*(__global const float4 *)(p))
+#define STORE4(v, p) (*(__global float4 *)(p) = (v))
+
 /* Each byte of x as its top bit: set where the byte is nonzero (the low 7 bits carry into it),
  * all other bits clear. Four mask bytes tested at once (mask.cl, attention_wide.cl). */
 inline uint nonzero_byte_tops(uint x) {

@@ -27,10 +27,9 @@
 #define RUN_LOADS ((TILE_RUNS + THREADS - 1) / THREADS)
 
 /* A run of 4 floats is 16-byte aligned here (HEAD_DIM is a multiple of 8, and so are the heads'
- * offsets, the row strides and the planes' rows): the vector pointers say so, which vload4 and
- * vstore4 may not assume. One 16-byte load and two 16-byte stores per run instead of four and
- * eight of 4 bytes took long's forward from 4.48-4.52 to 4.25-4.32 ms on the H200. */
-#define LOAD4(p)           (*(__global const float4 *)(p))
+ * offsets, the row strides and the planes' rows), so runs go through LOAD4 (common.cl) and the
+ * local twin of STORE4. One 16-byte load and two 16-byte stores per run instead of four and eight
+ * of 4 bytes took long's forward from 4.48-4.52 to 4.25-4.32 ms on the H200. */
 #define STORE4_LOCAL(v, p) (*(__local uint4 *)(p) = (v))
 
 /* 2^x for the softmax. Where PTX runs (NVIDIA), the ex2.approx.ftz instruction alone: results

@@ -22,11 +22,9 @@
 #define MMA_WARPS (WARPS_M * WARPS_N)
 #define K_VALUES  (TILE_K / 4) /* of one row per lane and slice */
 
-/* With VECTOR_RUNS a run of 4 floats is 16-byte aligned (project_common.cl). The float4 pointer
- * says so; vload4/vstore4 may not assume it, and NVIDIA's compiler made each one four 4-byte
- * accesses (route-enc's query/key/value projection took 180 us instead of 119 on the H200). */
-#define LOAD4(p)     (*(__global const float4 *)(p))
-#define STORE4(v, p) (*(__global float4 *)(p) = (v))
+/* With VECTOR_RUNS a run of 4 floats is 16-byte aligned (project_common.cl), so runs go through
+ * LOAD4 and STORE4 (common.cl): with vload4/vstore4 route-enc's query/key/value projection took
+ * 180 us instead of 119 on the H200. */
 
 /* x[row][k .. k + 3] of a row at row_part, zeros from in_features on. */
 inline void load_x_run(__global const float *x, size_t row_part, int x_heads, int k,
