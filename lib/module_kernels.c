@@ -61,6 +61,14 @@ static mhfa_status build_projection(mhfa_module *m, const char *source, int with
                               kernels, with_rows ? 3 : 2);
 }
 
+/* Whether groups of `group` work-items fit every projection kernel just built. */
+static int projection_kernels_fit(const mhfa_module *m, size_t group) {
+    const mhfa_kernels *k = &m->kernels;
+    return mhfa_kernel_fits(m->ctx, k->project_to_heads, group) &&
+           mhfa_kernel_fits(m->ctx, k->project_to_rows, group) &&
+           (!k->project_rows || mhfa_kernel_fits(m->ctx, k->project_rows, group));
+}
+
 /* The float16 kernel: no local memory, any work-group size. */
 static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, int vectors) {
     char options[128];
@@ -73,9 +81,7 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
     mhfa_status status = build_projection(m, "project_vector", 0, options, 0);
     /* The group is set, not left to the runtime: for long's `vector 16 2` PoCL chose groups of
      * 4096 work-items and overran its thread's stack (it keeps every work-item's arrays). */
-    const int fits = status == MHFA_SUCCESS &&
-                     mhfa_kernel_fits(m->ctx, k->project_to_heads, VECTOR_GROUP_ITEMS) &&
-                     mhfa_kernel_fits(m->ctx, k->project_to_rows, VECTOR_GROUP_ITEMS);
+    const int fits = status == MHFA_SUCCESS && projection_kernels_fit(m, VECTOR_GROUP_ITEMS);
     k->projection_local[0] = 1;
     k->projection_local[1] = fits ? VECTOR_GROUP_ITEMS : 1;
     return status;
@@ -86,10 +92,7 @@ static mhfa_status build_vector_projection(mhfa_module *m, int rows_per_item, in
 static int keep_projection_if_fits(mhfa_module *m, size_t local_x, size_t local_y, size_t tile_n,
                                    size_t tile_m) {
     mhfa_kernels *k = &m->kernels;
-    size_t group = local_x * local_y;
-    if (!mhfa_kernel_fits(m->ctx, k->project_to_heads, group) ||
-        !mhfa_kernel_fits(m->ctx, k->project_to_rows, group) ||
-        (k->project_rows && !mhfa_kernel_fits(m->ctx, k->project_rows, group))) {
+    if (!projection_kernels_fit(m, local_x * local_y)) {
         release(&k->project_to_heads);
         release(&k->project_to_rows);
         release(&k->project_rows);
