@@ -133,6 +133,29 @@ MHFA_API mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection 
 MHFA_API mhfa_status mhfa_module_get_projection(const mhfa_module *m, mhfa_projection which,
                                                 float *weight, float *bias);
 
+/* ---- weights files (safetensors, as PyTorch's safetensors package writes them) ---- */
+/* Reads the four projections from a safetensors file: tensors named prefix + "W_query.weight",
+ * prefix + "W_query.bias", ... prefix + "W_out.bias" (prefix NULL or "" for none, or a state_dict
+ * path such as "encoder.layers.0.attn."). dtype F32, F16, BF16 or F64, converted to float32;
+ * shapes [embed_dim][input_dim] for W_query, W_key, W_val, [embed_dim][embed_dim] for W_out,
+ * [embed_dim] for each bias, present exactly when the module has a bias. Other tensors are
+ * ignored. NaN and infinite weights are taken as they are (PyTorch takes them too). A missing or
+ * misshapen tensor or a malformed file: MHFA_ERROR_FORMAT, the message naming the tensor or the
+ * fault; a file that cannot be opened or read: MHFA_ERROR_IO. On failure the module is unchanged.
+ */
+MHFA_API mhfa_status mhfa_module_load(mhfa_module *m, const char *path, const char *prefix);
+/* Writes the four projections as F32 tensors under those names, with __metadata__ {"format":
+ * "mhfa", "n_heads", "input_dim", "embed_dim", "bias"} (decimal strings). The file appears whole
+ * or not at all: it is written to a temporary file beside path, then renamed over path. */
+MHFA_API mhfa_status mhfa_module_save(const mhfa_module *m, const char *path, const char *prefix);
+/* A module whose config comes from the file: n_heads from __metadata__ (required: without it,
+ * MHFA_ERROR_FORMAT, and the message says to create the module and call mhfa_module_load),
+ * input_dim and embed_dim from the tensors' shapes, bias from whether the biases are there; the
+ * other fields as mhfa_config_default sets them. Then loaded as mhfa_module_load would. On
+ * failure *module is NULL. */
+MHFA_API mhfa_status mhfa_module_create_from_file(mhfa_context *ctx, const char *path,
+                                                  const char *prefix, mhfa_module **module);
+
 /* training: nonzero enables dropout (when p > 0). seed: the dropout stream; each forward in
  * training mode advances an offset, so two forwards differ and the same seed replays the same
  * sequence. */

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* ---- what the library knows about its device ---- */
 typedef struct mhfa_device_info {
@@ -204,6 +205,13 @@ static inline int mhfa_is_cpu(const mhfa_context *ctx) {
     return (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
+/* "W_query", "W_key", "W_val" or "W_out": PyTorch's attribute names. */
+const char *mhfa_projection_name(mhfa_projection which);
+/* Sets all four projections (biases NULL without bias), or on failure none: the device copies are
+ * rewritten from the host mirrors. */
+mhfa_status mhfa_module_replace_weights(mhfa_module *m, const float *const weight[4],
+                                        const float *const bias[4]);
+
 /* ---- the weights as the kernels read them (device_weights.c) ---- */
 mhfa_status mhfa_device_weights_alloc(mhfa_module *m);
 void mhfa_device_weights_release(mhfa_module *m);
@@ -268,5 +276,72 @@ const mhfa_attention_kernel *mhfa_attention_kernel_for(const mhfa_module *m, int
 /* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
 mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
                            const mhfa_mask_layout *mask, cl_mem weights);
+
+/* ---- safetensors weights files (safetensors_read.c, safetensors_write.c, float_formats.c) ---- */
+typedef enum mhfa_st_dtype {
+    MHFA_ST_F32,
+    MHFA_ST_F16,
+    MHFA_ST_BF16,
+    MHFA_ST_F64,
+    MHFA_ST_OTHER /* a dtype the format knows (its size checked) that mhfa cannot convert */
+} mhfa_st_dtype;
+
+typedef struct mhfa_st_tensor {    /* one entry of a checked header */
+    const char *name, *dtype_name; /* point into the parsed header */
+    mhfa_st_dtype dtype;
+    int ndim; /* the shape's length; only the first 4 dims are kept */
+    uint64_t shape[4];
+    uint64_t begin, end; /* byte offsets in the data area, begin <= end <= its size */
+} mhfa_st_tensor;
+
+typedef struct mhfa_st_file { /* an open file whose whole header has been checked */
+    FILE *stream;
+    const char *path;
+    uint64_t data_start, data_size;
+    struct cJSON *header;
+    const struct cJSON *metadata; /* the "__metadata__" object, or NULL */
+    mhfa_st_tensor *tensors;      /* sorted by name */
+    size_t n_tensors;
+} mhfa_st_file;
+
+/* Opens path and checks its header: sizes, JSON syntax, every entry's dtype, shape and offsets
+ * (inside the data area, matching the shape's size, no two tensors sharing a byte), no
+ * duplicate names. MHFA_ERROR_IO if it cannot be opened or read, MHFA_ERROR_FORMAT otherwise;
+ * on failure nothing stays open. */
+mhfa_status mhfa_st_open(const mhfa_context *ctx, const char *path, mhfa_st_file *file);
+void mhfa_st_close(mhfa_st_file *file);
+const mhfa_st_tensor *mhfa_st_find(const mhfa_st_file *file, const char *name);
+/* The metadata's string value for key, or NULL when absent or not a string. */
+const char *mhfa_st_metadata(const mhfa_st_file *file, const char *key);
+/* Reads a tensor of a convertible dtype as float32 into out (numel floats). */
+mhfa_status mhfa_st_read_floats(const mhfa_context *ctx, const mhfa_st_file *file,
+                                const mhfa_st_tensor *tensor, float *out);
+
+typedef struct mhfa_st_output { /* a float32 tensor to write */
+    const char *name;
+    const float *data;
+    int ndim; /* 1 or 2 */
+    uint64_t shape[2];
+} mhfa_st_output;
+/* Writes the tensors (in that order, contiguous) and string metadata pairs {key, value} to path
+ * through a temporary file renamed over it: path changes whole or not at all. */
+mhfa_status mhfa_st_write(const mhfa_context *ctx, const char *path, const mhfa_st_output *tensors,
+                          int n_tensors, const char *const (*metadata)[2], int n_metadata);
+
+typedef struct mhfa_host_weights { /* the four projections read from a file */
+    float *weight[4], *bias[4];    /* biases NULL without bias */
+} mhfa_host_weights;
+/* Reads and checks the four projections of a weights file under prefix (weights_file.c), for
+ * the config *cfg or, with config_from_file, the one the file describes (then written to *cfg).
+ * Touches no device; on failure w holds nothing. */
+mhfa_status mhfa_weights_file_read(const mhfa_context *ctx, const char *path, const char *prefix,
+                                   int config_from_file, mhfa_config *cfg, mhfa_host_weights *w);
+void mhfa_host_weights_free(mhfa_host_weights *w);
+
+float mhfa_half_to_float(uint16_t h);
+float mhfa_bfloat16_to_float(uint16_t b);
+/* count values of dtype from little-endian bytes into float32. */
+void mhfa_decode_floats(mhfa_st_dtype dtype, const unsigned char *bytes, size_t count, float *out);
+void mhfa_encode_float32_le(const float *values, size_t count, unsigned char *bytes);
 
 #endif

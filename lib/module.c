@@ -7,6 +7,10 @@
 
 static const char *const projection_names[4] = {"W_query", "W_key", "W_val", "W_out"};
 
+const char *mhfa_projection_name(mhfa_projection which) {
+    return projection_names[which];
+}
+
 mhfa_config mhfa_config_default(int n_heads, int input_dim, int embed_dim) {
     mhfa_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -159,6 +163,27 @@ mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which, co
     size_t b_bytes = (size_t)m->cfg.embed_dim * sizeof(float);
     memcpy(m->host_weight[which], weight, w_bytes);
     if (bias) memcpy(m->host_bias[which], bias, b_bytes);
+    return MHFA_SUCCESS;
+}
+
+mhfa_status mhfa_module_replace_weights(mhfa_module *m, const float *const weight[4],
+                                        const float *const bias[4]) {
+    mhfa_status status = MHFA_SUCCESS;
+    int written = 0;
+    while (written < 4 && status == MHFA_SUCCESS) {
+        status =
+            mhfa_device_weights_write(m, (mhfa_projection)written, weight[written], bias[written]);
+        written++;
+    }
+    if (status != MHFA_SUCCESS) {
+        for (int i = 0; i < written; i++)
+            mhfa_device_weights_write(m, (mhfa_projection)i, m->host_weight[i], m->host_bias[i]);
+        return status;
+    }
+    for (int i = 0; i < 4; i++) {
+        memcpy(m->host_weight[i], weight[i], weight_count(m, i) * sizeof(float));
+        if (m->cfg.bias) memcpy(m->host_bias[i], bias[i], (size_t)m->cfg.embed_dim * sizeof(float));
+    }
     return MHFA_SUCCESS;
 }
 

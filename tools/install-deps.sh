@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what mhfa needs to build and test on Debian (12 or later), idempotently: a compiler,
-# CMake and Ninja, OpenCL headers and the ICD loader, PoCL's CPU device, CLBlast, CMocka, clinfo.
+# CMake and Ninja, OpenCL headers and the ICD loader, PoCL's CPU device, CLBlast, cJSON (weights
+# files), cairo (mhfa-run's heatmap), CMocka, pytest and numpy (the Python package's tests), clinfo.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config opencl-c-headers ocl-icd-opencl-dev
-          pocl-opencl-icd libclblast-dev libcmocka-dev clinfo)
+          pocl-opencl-icd libclblast-dev libcjson-dev libcairo2-dev libcmocka-dev python3-pytest
+          python3-numpy clinfo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

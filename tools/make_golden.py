@@ -28,6 +28,7 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 MAGIC, VERSION = 0x4746484D, 1
@@ -146,6 +147,51 @@ def float32_bytes(t):  # exact: float32 values survive the round trip through Py
     return struct.pack(f"<{len(values)}f", *values)
 
 
+# Safetensors files as PyTorch users write them, for tests/test_weights_file.c: each holds a layer's
+# state_dict under prefix in dtype (with mhfa's metadata where meta is set) plus test tensors:
+# test.q, test.h (cross-attention only) and test.out, PyTorch's float64 output of the layer with
+# the weights as stored (rounded to dtype). The nested file is a two-layer model; its other
+# tensors (another layer, an embedding, an int64 counter) are to be ignored.
+# A new file also needs its line in tests/test_weights_file.c.
+# name: (dtype, prefix, meta, n_heads, input_dim, embed_dim, bias, batch, n_query, graph_size
+#        or None for self-attention)
+WEIGHTS_FILES = {
+    "weights_f32_meta": (torch.float32, "", 1, 4, 12, 16, 1, 2, 7, None),
+    "weights_f16": (torch.float16, "", 0, 2, 9, 12, 1, 2, 5, 8),
+    "weights_bf16": (torch.bfloat16, "", 0, 3, 8, 12, 0, 3, 1, 11),
+    "weights_f64": (torch.float64, "", 0, 2, 5, 8, 1, 1, 6, None),
+    "weights_nested": (torch.float32, "encoder.layers.1.attn.", 0, 4, 16, 64, 1, 2, 20, None),
+}
+
+
+def weights_file(seed, dtype, prefix, meta, heads, din, e, bias, b, nq, nk):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    layer = Layer(heads, din, e, bool(bias)).eval()
+    stored = {k: v.to(dtype).contiguous() for k, v in layer.state_dict().items()}
+    tensors = {prefix + k: v for k, v in stored.items()}
+    if prefix:  # the rest of a model, which the loader must leave alone
+        other = Layer(heads, din, e, bool(bias))
+        tensors.update({"encoder.layers.0.attn." + k: v for k, v in other.state_dict().items()})
+        tensors["embed.weight"] = torch.randn(din, 3, generator=gen)
+        tensors["encoder.step"] = torch.tensor([12345], dtype=torch.int64)
+    q = torch.randn(b, nq, din, generator=gen)
+    h = None if nk is None else torch.randn(b, nk, din, generator=gen)
+    layer.load_state_dict({k: v.to(torch.float64) for k, v in stored.items()})
+    layer = layer.double()
+    with torch.no_grad():
+        out, _ = layer(q.double(), None if h is None else h.double())
+    tensors["test.q"] = q
+    if h is not None:
+        tensors["test.h"] = h
+    tensors["test.out"] = out
+    metadata = None
+    if meta:
+        metadata = {"format": "mhfa", "n_heads": str(heads), "input_dim": str(din),
+                    "embed_dim": str(e), "bias": str(bias)}
+    return tensors, metadata
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests", "data")
@@ -155,6 +201,11 @@ def main():
         with open(os.path.join(outdir, name + ".bin"), "wb") as f:
             f.write(data)
         print(f"{name}.bin: {len(data)} bytes")
+    for i, (name, case) in enumerate(WEIGHTS_FILES.items()):
+        tensors, metadata = weights_file(3000 + 17 * i, *case)
+        path = os.path.join(outdir, name + ".safetensors")
+        save_file(tensors, path, metadata=metadata)
+        print(f"{name}.safetensors: {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":
