@@ -2,11 +2,14 @@
 # mhfa against PyTorch, side by side, on the same weights and inputs.
 #
 #   tools/bench.sh [--cases a,b,...] [--json FILE] [--runs N] [--short] [--threads N]
+#                  [--chart FILE.png]
 #
 # Builds mhfa-bench into build/ (cmake + ninja) when it is missing, runs it on the device of
 # MHFA_DEVICE (dumping each case's weights, inputs, mask and output into build/bench-work/), then
 # runs tools/bench_torch.py on those dumps (CUDA if PyTorch sees a GPU, else CPU) and prints one
-# row per case. JSON goes to build/bench.json unless --json says otherwise.
+# row per case. JSON goes to build/bench.json unless --json says otherwise. --chart draws that
+# JSON with tools/bench_chart.py (needs matplotlib beside torch). On a terminal, one line on
+# stderr shows the case, the step and the seconds so far; in a pipe nothing is added.
 #
 # Environment:
 #   MHFA_DEVICE         OpenCL device for mhfa (e.g. pocl, nvidia); unset: first GPU, else any.
@@ -23,10 +26,11 @@ cases=""
 json=""
 runs=""
 short=""
+chart=""
 threads="${MHFA_TORCH_THREADS:-2}"
 
 usage() {
-    sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -36,11 +40,13 @@ while [[ $# -gt 0 ]]; do
         --runs) runs="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --short) short=1; shift ;;
+        --chart) chart="$2"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 json="${json:-$build/bench.json}"
+source "$root/tools/progress.sh"
 work="$build/bench-work"
 
 build_bench() {
@@ -72,8 +78,8 @@ torch_python() {
     echo "$venv/bin/python"
 }
 
-build_bench
-py="$(torch_python)"
+progress_run building build_bench
+py="$(progress_run "finding PyTorch" torch_python)"
 mkdir -p "$work"
 rm -f "$work"/*.bin "$work"/mhfa.json "$work"/torch.json
 
@@ -88,9 +94,9 @@ if [[ -n "$short" ]]; then mhfa_args+=(--short); fi
 
 echo "== mhfa-bench (MHFA_DEVICE=${MHFA_DEVICE:-<unset>})" >&2
 status=0
-"$build/tools/mhfa-bench" "${mhfa_args[@]}" || status=$?
+progress_run mhfa "$build/tools/mhfa-bench" "${mhfa_args[@]}" || status=$?
 echo "== bench_torch.py ($py)" >&2
-"$py" "$root/tools/bench_torch.py" "${torch_args[@]}" || status=$?
+progress_run pytorch "$py" "$root/tools/bench_torch.py" "${torch_args[@]}" || status=$?
 [[ -f "$work/torch.json" ]] || echo "[]" >"$work/torch.json"
 
 # Merge both sides per case, print the table and write the JSON list.
@@ -130,4 +136,7 @@ with open(sys.argv[3], "w") as f:
     json.dump(rows, f, indent=1)
 print("# torch: %s; JSON: %s" % (rows[0].get("torch_device", "-") if rows else "-", sys.argv[3]))
 EOF
+if [[ -n "$chart" ]]; then
+    progress_run chart "$py" "$root/tools/bench_chart.py" "$json" "$chart" || status=$?
+fi
 exit "$status"
