@@ -1,9 +1,9 @@
 /* mhfa: PyTorch's MultiHeadFlashAttention layer on any OpenCL device.
  *
- * The contract is ../shared/spec/API.md (names, types, meanings); this header adds, in the same
- * style, a non-blocking forward on the application's cl_mem buffers, read-back of the stored mask
- * and a few accessors. Every function checks its arguments and returns a status; on failure the
- * context's message says why and nothing the call was to change has changed. */
+ * This header is the reference for every function (docs/api.md gives the overview, and
+ * docs/semantics.md what the layer computes). Every function checks its arguments and returns a
+ * status; on failure the context's message says why and nothing the call was to change has
+ * changed. */
 #ifndef MHFA_H
 #define MHFA_H
 
@@ -29,9 +29,9 @@ extern "C" {
 
 /* ---- version and status ---- */
 #define MHFA_VERSION_MAJOR  0
-#define MHFA_VERSION_MINOR  1
+#define MHFA_VERSION_MINOR  2
 #define MHFA_VERSION_PATCH  0
-#define MHFA_VERSION_STRING "0.1.0"
+#define MHFA_VERSION_STRING "0.2.0"
 MHFA_API const char *mhfa_version_string(void);
 
 typedef enum mhfa_status {

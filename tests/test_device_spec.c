@@ -1,4 +1,5 @@
-/* Device spec parsing and matching, status texts and the version string: no device needed. */
+/* Device spec parsing and matching and the status texts: no device needed (the version is
+ * test_version.c). */
 #include "support.h"
 
 #include "internal.h"
@@ -168,7 +169,7 @@ static void test_case_insensitive(void **state) {
     assert_true(mhfa_spec_part_matches(&platform, 0, "nvidia"));
 }
 
-/* ---- status and version ---- */
+/* ---- status texts ---- */
 
 static const mhfa_status all_statuses[] = {
     MHFA_SUCCESS,
@@ -205,15 +206,6 @@ static void test_status_string_unknown(void **state) {
         assert_string_equal(mhfa_status_string((mhfa_status)unknown[i]), "unknown status");
 }
 
-static void test_version_string(void **state) {
-    (void)state;
-    assert_string_equal(mhfa_version_string(), MHFA_VERSION_STRING);
-    char expected[64];
-    snprintf(expected, sizeof expected, "%d.%d.%d", MHFA_VERSION_MAJOR, MHFA_VERSION_MINOR,
-             MHFA_VERSION_PATCH);
-    assert_string_equal(mhfa_version_string(), expected);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_spec_means_first),
@@ -228,7 +220,6 @@ int main(void) {
         cmocka_unit_test(test_case_insensitive),
         cmocka_unit_test(test_status_strings_known),
         cmocka_unit_test(test_status_string_unknown),
-        cmocka_unit_test(test_version_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

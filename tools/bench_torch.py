@@ -3,7 +3,7 @@
 
 For each case it loads DIR/<case>.bin written by mhfa-bench (shapes, mhfa's weights, the inputs,
 the mask and mhfa's output), builds the MultiHeadFlashAttention layer in PyTorch from
-shared/spec/SEMANTICS.md, times one module call (median of --runs after warm-up, inputs already
+docs/semantics.md, times one module call (median of --runs after warm-up, inputs already
 on the device, under torch.no_grad()) and reports max |mhfa - torch| on the same numbers.
 CUDA if available (CUDA events, TF32 off), else CPU with --threads threads (wall clock).
 """

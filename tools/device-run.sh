@@ -3,7 +3,8 @@
 # benchmark (and check its outputs against float64) and the demo, and leave everything under
 # $OUT. Steps are chosen by arguments:
 #   tools/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
-# Needs .device/ (see ../shared/device/README.md) carried with the call.
+# Needs .device/ carried with the call: gpu-env.sh, which unpacks the Debian packages in
+# .device/debs (OpenCL headers, ICD loader, CLBlast, cJSON, CMocka) and sets the paths to them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-/tmp/out}"

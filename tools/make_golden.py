@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden files for mhfa, made by PyTorch (CPU, float32).
 
-Builds the MultiHeadFlashAttention layer as shared/spec/SEMANTICS.md describes it, runs a few
+Builds the MultiHeadFlashAttention layer as docs/semantics.md describes it, runs a few
 small cases and writes each to <outdir>/<name>.bin (default: tests/data beside this tools folder).
 tests/test_golden.c feeds them through mhfa; neither CI nor the tests need PyTorch.
 
