@@ -5,8 +5,11 @@
  *     to partial[row][chunk] = {m, l, acc[0..HEAD_DIM)}.
  *   decode_merge: out = sum_c acc_c e^(m_c - m) / sum_c l_c e^(m_c - m), m the max of the m_c;
  *     rows with no attendable key (every m_c = -inf) give 0.
- * Layouts as in flash_attention.cl. Grids: (chunks, batch * n_heads * n_query) and
+ * Layouts as in attention_tiled.cl. Grids: (chunks, batch * n_heads * n_query) and
  * (batch * n_heads * n_query). */
+#if !defined(HEAD_DIM) || !defined(CHUNK)
+#error "attention_decode.cl is built with -D HEAD_DIM and CHUNK"
+#endif
 
 #define PARTIAL (HEAD_DIM + 2)
 

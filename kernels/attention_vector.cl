@@ -8,7 +8,10 @@
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
  * Scores are in base 2 (the queries' scale includes log2(e)) and weights are exp2 of them: on the
  * 2-core PoCL machine exp2 took the attention 2-3% less time than exp.
- * Layouts as in flash_attention.cl. Grid: (ceil(n_query / 16), batch * n_heads). */
+ * Layouts as in attention_tiled.cl. Grid: (ceil(n_query / 16), batch * n_heads). */
+#if !defined(HEAD_DIM) || !defined(BLOCK_K)
+#error "attention_vector.cl is built with -D HEAD_DIM and BLOCK_K"
+#endif
 
 #define LANES 16
 

@@ -9,9 +9,12 @@
  *     recomputed from the queries in local memory and written with adjacent work-items on
  *     adjacent keys of a row. The weights are stored before dropout, the output after it.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
- * Layouts as in flash_attention.cl. Work-group: BLOCK_Q work-items (a multiple of 32, as the
+ * Layouts as in attention_tiled.cl. Work-group: BLOCK_Q work-items (a multiple of 32, as the
  * weights are written 32 keys a step); TILE_KEYS a multiple of 32. Grid:
  * (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
+#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(TILE_KEYS)
+#error "attention_wide.cl is built with -D HEAD_DIM, BLOCK_Q and TILE_KEYS"
+#endif
 
 #define ROW        (DV + 1) /* K's and Q's rows in local memory, in vecs: padded across banks */
 #define CHUNK      8        /* keys scored at once in registers; divides 32 */

@@ -46,7 +46,7 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
 
 /* Four floats at p, where the caller knows p is 16-byte aligned: the vector pointer says so,
  * which vload4 and vstore4 may not assume (NVIDIA's compiler made each of those four 4-byte
- * accesses; project_mma.cl and flash_mma.cl say what the 16-byte ones saved). */
+ * accesses; project_mma.cl and attention_mma.cl say what the 16-byte ones saved). */
 #define LOAD4(p)     (*(__global const float4 *)(p))
 #define STORE4(v, p) (*(__global float4 *)(p) = (v))
 
@@ -90,7 +90,7 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
     ((p) + ((size_t)(batch)*n_heads + (size_t)(head)) * (size_t)(len)*HEAD_DIM)
 #endif
 
-/* The argument list every attention kernel starts with (flash_attention.cl, attention_vector.cl;
+/* The argument list every attention kernel starts with (attention_tiled.cl, attention_vector.cl;
  * lib/attention.c sets them): q, k, v as HEAD_ROWS lays them out, the keep mask, the output. */
 #define ATTENTION_ARGS                                                                             \
     __global const float *q, __global const float *k, __global const float *v,                     \

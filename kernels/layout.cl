@@ -1,5 +1,8 @@
 /* Moving projections between the row layout of a plain GEMM (CLBlast's) and the per-head layout
  * the attention kernels read. Needs common.cl and project_common.cl. */
+#if !defined(HEAD_DIM)
+#error "layout.cl is built with -D HEAD_DIM"
+#endif
 
 /* src [rows][width] plus bias[col0 + col] (when has_bias), scattered into y0..y2 as
  * project_to_heads would write them. Grid: (width, rows). */

@@ -14,6 +14,10 @@
  * Rows and columns past the edges are clamped when loaded and skipped when stored; k's past
  * in_features load zeros. Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl and
  * project_common.cl. */
+#if !defined(HEAD_DIM) || !defined(TILE_K) || !defined(WARPS_M) || !defined(WARPS_N) || \
+    !defined(WM) || !defined(WN) || !defined(VECTOR_RUNS)
+#error "project_mma.cl is built with -D HEAD_DIM, TILE_K, WARPS_M, WARPS_N, WM, WN and VECTOR_RUNS"
+#endif
 
 #define TILE_M    (WARPS_M * WM)
 #define TILE_N    (WARPS_N * WN)

@@ -4,6 +4,9 @@
  * multiply-adds. A column block past the last full one falls back to scalars.
  * Grid: (ceil(out_features / (16 * VECTORS)), ceil(rows / ROWS_PER_ITEM)) or more: work-items
  * past the end return. Needs common.cl and project_common.cl. */
+#if !defined(HEAD_DIM) || !defined(ROWS_PER_ITEM) || !defined(VECTORS)
+#error "project_vector.cl is built with -D HEAD_DIM, ROWS_PER_ITEM and VECTORS"
+#endif
 
 #define COLS (16 * VECTORS)
 

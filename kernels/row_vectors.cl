@@ -1,5 +1,8 @@
 /* Rows of HEAD_DIM floats handled as DV vectors of VW floats (float4 when HEAD_DIM allows), so
- * that local memory is read 16 bytes at a time. For flash_attention.cl and attention_wide.cl. */
+ * that local memory is read 16 bytes at a time. For attention_tiled.cl and attention_wide.cl. */
+#if !defined(HEAD_DIM)
+#error "row_vectors.cl is built with -D HEAD_DIM"
+#endif
 #if HEAD_DIM % 4 == 0
 #define VW 4
 typedef float4 vec;

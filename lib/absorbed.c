@@ -1,4 +1,4 @@
-/* The absorbed path (kernels/absorbed_attention.cl): for few queries, the whole forward in one
+/* The absorbed path (kernels/attention_absorbed.cl): for few queries, the whole forward in one
  * launch after the mask, with the key and value projections folded into the query side. Chosen
  * when it needs at most half the multiply-adds of the usual projections and attention, and only
  * where the kernel fits the device (work-group limit, local memory, private arrays). */
@@ -34,7 +34,7 @@ static mhfa_status try_group(mhfa_module *m, size_t group, size_t keys, int *fit
     snprintf(options, sizeof options,
              "-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu", m->cfg.n_heads,
              m->head_dim, m->cfg.input_dim, group, keys);
-    static const char *const sources[1] = {"absorbed_attention"};
+    static const char *const sources[1] = {"attention_absorbed"};
     static const char *const names[1] = {"absorbed_attention"};
     cl_kernel *const kernels[1] = {&m->kernels.absorbed};
     mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);

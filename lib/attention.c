@@ -1,5 +1,5 @@
-/* The built-in attention core: one launch of flash_attention (or attention_vector.cl's twin on
- * CPUs, or flash_mma.cl's on tensor cores; masked forwards may have a kernel of their own), the
+/* The built-in attention core: one launch of tiled_attention (or attention_vector.cl's twin on
+ * CPUs, or attention_mma.cl's on tensor cores; masked forwards may have a kernel of their own), the
  * "with_weights" kernel on the manual path (which also writes the weights), or for one or two
  * queries against many keys the split-over-keys kernels of attention_decode.cl. */
 #include "internal.h"
@@ -95,7 +95,7 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
         size_t global[2] = {((size_t)a->n_query + 15) / 16, heads}, one[2] = {1, 1};
         return mhfa_enqueue(m->ctx, ak->kernel, 2, global, one, what);
     }
-    /* flash_mma.cl: 16 queries per warp of 32 work-items. */
+    /* attention_mma.cl: 16 queries per warp of 32 work-items. */
     size_t local[2] = {ak->mma ? 2 * ak->block_q : ak->block_q, 1};
     size_t groups = ((size_t)a->n_query + ak->block_q - 1) / ak->block_q;
     size_t global[2] = {groups * local[0], heads};

@@ -92,7 +92,7 @@ enum {
 typedef struct mhfa_flash_tuning { /* one choice of attention kernel */
     int block_q, block_k;          /* 0: built-in choice */
     int vector;                    /* 1: attention_vector.cl with block_k keys a step */
-    int mma;                       /* 1: flash_mma.cl, block_q warps of 16 queries, block_k keys */
+    int mma;  /* 1: attention_mma.cl, block_q warps of 16 queries, block_k keys */
     int wide; /* 1: attention_wide.cl, block_q queries, tiles of block_k keys */
     int rows; /* 1: Q, K, V rows-major for it (ROWS_LAYOUT), where the projection allows */
 } mhfa_flash_tuning;
@@ -106,7 +106,7 @@ typedef struct mhfa_tuning {
     mhfa_flash_tuning manual;          /* the manual path's (weights stored), if set */
     int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
     int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
-    int absorbed_group, absorbed_keys; /* absorbed_attention.cl's GROUP and KEYS; 0: built in */
+    int absorbed_group, absorbed_keys; /* attention_absorbed.cl's GROUP and KEYS; 0: built in */
 } mhfa_tuning;
 enum { MHFA_ABSORBED_OFF = 1, MHFA_ABSORBED_ALWAYS = 2 };
 void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
@@ -127,11 +127,12 @@ mhfa_status mhfa_buffer_reserve(mhfa_context *ctx, mhfa_buffer *buf, size_t byte
 void mhfa_buffer_release(mhfa_buffer *buf);
 
 typedef struct mhfa_attention_kernel {
-    cl_kernel kernel; /* flash_attention, or attention_with_weights on the manual path */
-    size_t block_q;   /* queries per work-group (flash_attention.cl) */
-    int vector;       /* 1: attention_vector.cl, 16 queries per work-item */
-    int mma;          /* 1: flash_mma.cl, 16 queries per warp of 32 work-items */
-    int rows_layout;  /* 1: built with ROWS_LAYOUT (common.cl): Q, K, V and output rows-major */
+    cl_kernel
+        kernel; /* tiled_attention or another variant; its _with_weights twin on the manual path */
+    size_t block_q;  /* queries per work-group (attention_tiled.cl) */
+    int vector;      /* 1: attention_vector.cl, 16 queries per work-item */
+    int mma;         /* 1: attention_mma.cl, 16 queries per warp of 32 work-items */
+    int rows_layout; /* 1: built with ROWS_LAYOUT (common.cl): Q, K, V and output rows-major */
 } mhfa_attention_kernel;
 
 typedef struct mhfa_kernels { /* built per module for its head_dim */
@@ -147,7 +148,7 @@ typedef struct mhfa_kernels { /* built per module for its head_dim */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
     int decode_chunk;                       /* keys per decode_partial work-item */
-    cl_kernel absorbed;    /* absorbed_attention.cl (flash path), or NULL where it does not fit */
+    cl_kernel absorbed;    /* attention_absorbed.cl (flash path), or NULL where it does not fit */
     size_t absorbed_group; /* its work-group size */
     int absorbed_always;   /* 1: used for every forward (tests), 0: where it pays */
 } mhfa_kernels;

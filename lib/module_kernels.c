@@ -241,8 +241,8 @@ static mhfa_status try_attention(mhfa_module *m, int block_q, int block_k,
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d", m->head_dim, block_q,
              block_k, out->rows_layout);
-    return build_query_per_item(m, "flash_attention", "flash_attention", "attention_with_weights",
-                                options, block_q, out, fits);
+    return build_query_per_item(m, "attention_tiled", "tiled_attention",
+                                "tiled_attention_with_weights", options, block_q, out, fits);
 }
 
 /* The vector kernel: no local memory, no barrier, any work-group size. */
@@ -292,9 +292,9 @@ static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
     char options[160];
     snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
              m->head_dim, warps, block_k, out->rows_layout);
-    static const char *const sources[2] = {"mma", "flash_mma"};
+    static const char *const sources[2] = {"mma", "attention_mma"};
     mhfa_status status =
-        build_attention_kernel(m, sources, 2, options, "flash_attention_mma", group, out, fits);
+        build_attention_kernel(m, sources, 2, options, "mma_attention", group, out, fits);
     if (*fits) {
         out->mma = 1;
         out->block_q = 16 * (size_t)warps;

@@ -5,9 +5,9 @@
  *   DEVICE | projection | clblast
  *   DEVICE | projection | mma TILE_K WARPS_M WARPS_N WM WN  (project_mma.cl, tensor cores;
  *                                                     TILE_K a multiple of 16)
- *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (flash_attention.cl)
+ *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (attention_tiled.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
- *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (flash_mma.cl, tensor cores)
+ *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (attention_mma.cl, tensor cores)
  *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
  *                                                     multiples of 32)
  *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
@@ -18,7 +18,7 @@
  *                                                     the manual path, weights stored; default:
  *                                                     the flash line)
  *   DEVICE | decode | CHUNK                          (attention_decode.cl: keys per work-item)
- *   DEVICE | absorbed | GROUP KEYS                   (absorbed_attention.cl, where it pays)
+ *   DEVICE | absorbed | GROUP KEYS                   (attention_absorbed.cl, where it pays)
  *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
  *   DEVICE | absorbed | off
  * DEVICE is the device's exact name or *, HEAD_DIM a number or *; '#' starts a comment. The first

@@ -292,7 +292,7 @@ static void describe_attention(const mhfa_module *m, const mhfa_attention_kernel
                    name, build_define(key, "BLOCK_K"), layout);
     else if (a->mma)
         set_choice(c, "mma",
-                   "flash_mma.cl (%s): 3xTF32 tensor cores, %d warps of 16 queries, %d keys a "
+                   "attention_mma.cl (%s): 3xTF32 tensor cores, %d warps of 16 queries, %d keys a "
                    "tile; %s",
                    name, build_define(key, "WARPS"), build_define(key, "BLOCK_K"), layout);
     else if (strncmp(name, "wide_", 5) == 0)
@@ -302,7 +302,7 @@ static void describe_attention(const mhfa_module *m, const mhfa_attention_kernel
                    name, a->block_q, build_define(key, "TILE_KEYS"), layout);
     else
         set_choice(c, "flash",
-                   "flash_attention.cl (%s): one query per work-item, %zu a group, K and V tiles "
+                   "attention_tiled.cl (%s): one query per work-item, %zu a group, K and V tiles "
                    "of %d keys in local memory; %s",
                    name, a->block_q, build_define(key, "BLOCK_K"), layout);
 }
@@ -328,7 +328,7 @@ static void describe_plan(const mhfa_module *m, plan_summary *plan) {
     const char *absorbed_key = kernel_build_key(m->ctx, k->absorbed);
     if (k->absorbed)
         set_choice(&plan->absorbed, k->absorbed_always ? "always" : "auto",
-                   "absorbed_attention.cl: groups of %zu work-item%s, %d keys a step; %s",
+                   "attention_absorbed.cl: groups of %zu work-item%s, %d keys a step; %s",
                    k->absorbed_group, k->absorbed_group == 1 ? "" : "s",
                    build_define(absorbed_key, "KEYS"),
                    k->absorbed_always ? "every forward (tuning: always)"

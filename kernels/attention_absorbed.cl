@@ -10,6 +10,9 @@
  * context, output projection. Items take every GROUP-th feature or key, so GROUP 1 is one item
  * doing it all with contiguous inner loops (CPUs), and a larger GROUP spreads it (GPUs).
  * Compile-time: N_HEADS, HEAD_DIM, IN_DIM, GROUP, KEYS. Grid: (n_query * GROUP, batch). */
+#if !defined(N_HEADS) || !defined(HEAD_DIM) || !defined(IN_DIM) || !defined(GROUP) || !defined(KEYS)
+#error "attention_absorbed.cl is built with -D N_HEADS, HEAD_DIM, IN_DIM, GROUP and KEYS"
+#endif
 
 #define EMBED         (N_HEADS * HEAD_DIM)
 #define PER_ITEM(n)   (((n) + GROUP - 1) / GROUP)

@@ -1,10 +1,10 @@
 /* Attention, softmax(Q K^T * scale, masked) V, for one (batch, head) and BLOCK_Q queries per
  * work-group, one query per work-item. K and V pass through local memory BLOCK_K rows at a time.
- *   flash_attention: never stores a row of scores; each work-item keeps its running max m, running
- *     sum l and the unnormalised output in registers and rescales them when m grows (the online
- *     softmax).
- *   attention_with_weights (the manual path, store_attn_weights): a first pass over the keys finds
- *     m and l, a second writes each weight exp(s - m) / l to the stored weights and accumulates
+ *   tiled_attention (the flash path): never stores a row of scores; each work-item keeps its
+ *     running max m, running sum l and the unnormalised output in registers and rescales them
+ *     when m grows (the online softmax).
+ *   tiled_attention_with_weights (the manual path, store_attn_weights): a first pass over the
+ *     keys finds m and l, a second writes each weight exp(s - m) / l to the stored weights and accumulates
  *     the (dropped-out) weights times V.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
  * Loops over a tile's keys run to BLOCK_K, not to the keys present, so that the compiler can keep
@@ -13,6 +13,9 @@
  * 16 bytes at a time.
  * Inputs q, k, v and out in the per-head layout (common.cl: HEAD_ROWS, ROW_STRIDE).
  * Work-group: BLOCK_Q work-items; grid: (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
+#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(BLOCK_K)
+#error "attention_tiled.cl is built with -D HEAD_DIM, BLOCK_Q and BLOCK_K"
+#endif
 
 #define TILE_LOADS ((BLOCK_K * DV + BLOCK_Q - 1) / BLOCK_Q)
 
@@ -80,7 +83,7 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
     float s[BLOCK_K];                                                                              \
     float m = -INFINITY, l = 0.0f
 
-__kernel void flash_attention(ATTENTION_ARGS) {
+__kernel void tiled_attention(ATTENTION_ARGS) {
     ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
@@ -116,7 +119,7 @@ __kernel void flash_attention(ATTENTION_ARGS) {
 }
 
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
-__kernel void attention_with_weights(ATTENTION_ARGS, __global float *weights) {
+__kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
     ATTENTION_SETUP;
     /* Pass 1: the row's max and sum. */
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {

@@ -10,8 +10,11 @@
  * per tile suffices and warps need not wait for each other between the products. The next tile
  * is stored first thing (its split and stores overlap the products of Q K^T), from registers
  * fetched a tile earlier: loads run two tiles ahead.
- * Layouts as in flash_attention.cl. Work-group: 32 * WARPS work-items; grid:
+ * Layouts as in attention_tiled.cl. Work-group: 32 * WARPS work-items; grid:
  * (ceil(n_query / (16 * WARPS)) * 32 * WARPS, batch * n_heads). */
+#if !defined(HEAD_DIM) || !defined(WARPS) || !defined(BLOCK_K)
+#error "attention_mma.cl is built with -D HEAD_DIM, WARPS and BLOCK_K"
+#endif
 
 #define MMA_WARPS WARPS
 #define THREADS   (32 * WARPS)
@@ -93,7 +96,7 @@ inline void store_tile(const float4 *k_next, const float4 *v_next, __local uint 
     }
 }
 
-__kernel void flash_attention_mma(ATTENTION_ARGS) {
+__kernel void mma_attention(ATTENTION_ARGS) {
     /* K and V split into TF32 big and small planes, each element once for all warps */
     __local uint ks_tiles[2 * KS_TILE] __attribute__((aligned(16)));
     __local uint vs_tiles[2 * VS_TILE] __attribute__((aligned(16)));
