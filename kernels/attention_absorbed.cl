@@ -88,7 +88,7 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
                                  __global const float *in_t, __global const float *in_bias,
                                  __global const float *key_weight, __global const float *out_t,
                                  __global const float *out_bias, int has_bias,
-                                 __global const uchar *keep, int has_keep, int4 keep_stride,
+                                 __global const uchar *keep, int mask_kind, int4 keep_stride,
                                  __global float *out, int n_query, int graph_size, float scale,
                                  float dropout_p, ulong dropout_seed, ulong dropout_offset) {
     const int lid = get_local_id(0), query = get_group_id(0), batch = get_group_id(1);
@@ -161,7 +161,7 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
                     s[h] = MAC(qt[i * N_HEADS + h], x, s[h]);
             }
             for (int h = 0; h < N_HEADS; h++) {
-                const int ok = may_attend(keep, has_keep, keep_stride, batch, h, query, key0 + j);
+                const int ok = may_attend(keep, mask_kind, keep_stride, batch, h, query, key0 + j);
                 probs[j * N_HEADS + h] = ok ? s[h] + bias_dot[h] : -INFINITY;
             }
         }

@@ -30,7 +30,7 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
     float m = -INFINITY, l = 0.0f;
     const int end = min(graph_size, (chunk + 1) * CHUNK);
     for (int key = chunk * CHUNK; key < end; key++) {
-        if (!may_attend(keep, has_keep, keep_stride, batch, head, query, key)) continue;
+        if (!may_attend(keep, mask_kind, keep_stride, batch, head, query, key)) continue;
         __global const float *k_row = k_head + (size_t)key * ROW_STRIDE;
         float s = 0.0f;
         for (int c = 0; c < HEAD_DIM; c++)

@@ -31,8 +31,8 @@
 
 /* A run of 4 floats is 16-byte aligned here (HEAD_DIM is a multiple of 8, and so are the heads'
  * offsets, the row strides and the planes' rows), so runs go through LOAD4 (common.cl) and the
- * local twin of STORE4. One 16-byte load and two 16-byte stores per run instead of four and eight
- * of 4 bytes took long's forward from 4.48-4.52 to 4.25-4.32 ms on the H200. */
+ * local twin of STORE4: one 16-byte load and two 16-byte stores per run instead of four and
+ * eight of 4 bytes. */
 #define STORE4_LOCAL(v, p) (*(__local uint4 *)(p) = (v))
 
 /* 2^x for the softmax. Where PTX runs (NVIDIA), the ex2.approx.ftz instruction alone: results
@@ -168,10 +168,9 @@ __kernel void mma_attention(ATTENTION_ARGS) {
         /* Element i of block n: row i < 2 ? row0 : row1, key key0 + 8 n + t + 4 (i % 2). Only
          * the last tile and masked forwards need the checks: rows past the end score 0 against
          * their zero queries and are never stored. */
-        const int check = has_keep || key0 + BLOCK_K > graph_size;
+        const int check = mask_kind != MASK_NONE || key0 + BLOCK_K > graph_size;
         /* One branch per tile here and one per 8 keys for dropout below, not one per score:
-         * with per-score branches (and their reconvergence points) long's forward took 4.23 ms
-         * on the H200 instead of 3.65. */
+         * per-score branches and their reconvergence points slowed the whole loop. */
         if (check) {
             MMA_UNROLL
             for (int n = 0; n < K_TILES; n++) {
@@ -179,7 +178,7 @@ __kernel void mma_attention(ATTENTION_ARGS) {
                 for (int i = 0; i < 4; i++) {
                     const int row = i < 2 ? row0 : row1, key = key0 + n * 8 + t + 4 * (i & 1);
                     if (!(key < graph_size && row < n_query &&
-                          may_attend(keep, has_keep, keep_stride, batch, head, row, key)))
+                          may_attend(keep, mask_kind, keep_stride, batch, head, row, key)))
                         s[n][i] = -INFINITY;
                 }
             }

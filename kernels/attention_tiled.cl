@@ -35,7 +35,7 @@ inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global con
 /* The scaled scores of one query against the tile (-inf where masked or past the end); returns
  * their max. Keys are the inner loop so that BLOCK_K independent sums are in flight. */
 inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_tile,
-                         __global const uchar *keep, int has_keep, int4 keep_stride, int batch,
+                         __global const uchar *keep, int mask_kind, int4 keep_stride, int batch,
                          int head, int row, int k0) {
     for (int r = 0; r < BLOCK_K; r++)
         s[r] = 0.0f;
@@ -56,7 +56,7 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
     float tile_max = -INFINITY;
     for (int r = 0; r < BLOCK_K; r++) {
         int allowed =
-            r < in_tile && may_attend(keep, has_keep, keep_stride, batch, head, row, k0 + r);
+            r < in_tile && may_attend(keep, mask_kind, keep_stride, batch, head, row, k0 + r);
         s[r] = allowed ? s[r] : -INFINITY;
         tile_max = fmax(tile_max, s[r]);
     }
@@ -91,7 +91,7 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
         load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         const float m_new = fmax(
-            m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
+            m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
             const float correction = SOFTMAX_EXP(m - m_new);
             l *= correction;
@@ -128,7 +128,7 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
         load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
         const float m_new = fmax(
-            m, tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0));
+            m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0));
         if (m_new != -INFINITY) {
             l *= SOFTMAX_EXP(m - m_new);
             for (int r = 0; r < BLOCK_K; r++)
@@ -147,7 +147,7 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile, and ps, are no longer read */
         load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        tile_scores(s, qr, ks, in_tile, keep, has_keep, keep_stride, batch, head, row, k0);
+        tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0);
         for (int r = 0; r < BLOCK_K; r++) {
             float p = m == -INFINITY ? 0.0f : SOFTMAX_EXP(s[r] - m) * inv;
             ps[lid][r] = p;

@@ -6,8 +6,8 @@
  *   vector_attention_with_weights: the manual path; a first walk finds m and l, a second writes
  *     the weights exp(s - m) / l and accumulates the (dropped-out) weights times V.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
- * Scores are in base 2 (the queries' scale includes log2(e)) and weights are exp2 of them: on the
- * 2-core PoCL machine exp2 took the attention 2-3% less time than exp.
+ * Scores are in base 2 (the queries' scale includes log2(e)) and weights are exp2 of them, which
+ * PoCL's CPU code computes in fewer steps than exp.
  * Layouts as in attention_tiled.cl. Grid: (ceil(n_query / 16), batch * n_heads). */
 #if !defined(HEAD_DIM) || !defined(BLOCK_K)
 #error "attention_vector.cl is built with -D HEAD_DIM and BLOCK_K"
@@ -21,7 +21,7 @@
 
 /* The mask's bytes of 16 keys from key0 on, one vector per key (lane i: query i). Each query's
  * 16 bytes are one load; four rounds of interleaving rows p and p + 8 then turn the rows into
- * columns. (Byte by byte, route-enc-mask's attention took 45 ms against 36 on two CPU cores.) */
+ * columns, instead of sixteen byte loads per query. */
 inline void mask_columns(uchar16 *column, __global const uchar *const *mask_row, int key0) {
     uchar16 r[LANES];
 #pragma unroll
@@ -56,16 +56,16 @@ inline uchar16 mask_bytes(__global const uchar *const *mask_row, int key, int ke
 }
 
 /* The scores of keys [k0, k0 + BLOCK_K) for the 16 queries, -inf where masked or past the end;
- * returns their lane-wise max. mask_row[i]: query i's row of the mask (has_keep as in
+ * returns their lane-wise max. mask_row[i]: query i's row of the mask (mask_kind as in
  * may_attend). */
 inline float16 block_scores(float16 *s, const float16 *qt, __global const float *k_head,
                             size_t row_stride, int graph_size, int k0,
-                            __global const uchar *const *mask_row, int has_keep, int key_stride) {
+                            __global const uchar *const *mask_row, int mask_kind, int key_stride) {
     float16 block_max = (float16)(-INFINITY);
     uchar16 columns[LANES]; /* the mask's bytes of 16 keys, where they are one load per query */
     int have_columns = 0;
     for (int r0 = 0; r0 < BLOCK_K; r0 += KEYS_AT_ONCE) {
-        if (has_keep && r0 % LANES == 0) {
+        if (mask_kind != MASK_NONE && r0 % LANES == 0) {
             have_columns = key_stride == 1 && k0 + r0 + LANES <= graph_size;
             if (have_columns) mask_columns(columns, mask_row, k0 + r0);
         }
@@ -88,11 +88,12 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const float 
                 s[r0 + j] = (float16)(-INFINITY);
                 continue;
             }
-            if (has_keep) {
+            if (mask_kind != MASK_NONE) {
                 const uchar16 bytes = have_columns ? columns[(r0 + j) % LANES]
                                                    : mask_bytes(mask_row, key, key_stride);
                 const int16 nonzero = convert_int16(bytes) != (int16)(0);
-                dot[j] = select(dot[j], (float16)(-INFINITY), has_keep == 1 ? ~nonzero : nonzero);
+                const int16 masked = mask_kind == MASK_KEEP ? ~nonzero : nonzero;
+                dot[j] = select(dot[j], (float16)(-INFINITY), masked);
             }
             s[r0 + j] = dot[j];
             block_max = fmax(block_max, dot[j]);
@@ -129,7 +130,7 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
     const ulong row0 = ((ulong)bh * n_query + query0) * graph_size;                                \
     __global const uchar *mask_row[LANES]; /* each query's row of the mask (lanes past the end:    \
                                               the last) */                                         \
-    for (int i = 0; i < LANES && has_keep; i++)                                                    \
+    for (int i = 0; i < LANES && mask_kind != MASK_NONE; i++)                                      \
         mask_row[i] =                                                                              \
             keep + keep_offset(keep_stride, batch, head, min(query0 + i, n_query - 1), 0);         \
     float16 m = (float16)(-INFINITY), l = (float16)(0.0f)
@@ -149,7 +150,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
-                                                   mask_row, has_keep, keep_stride.w));
+                                                   mask_row, mask_kind, keep_stride.w));
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
@@ -191,7 +192,7 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     VECTOR_ATTENTION_SETUP;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
         const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
-                                                   mask_row, has_keep, keep_stride.w));
+                                                   mask_row, mask_kind, keep_stride.w));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
         l *= select(exp2(m - base), (float16)(1.0f), empty);
@@ -203,7 +204,7 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     const float16 base = select(m, (float16)(0.0f), empty);
     const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
-        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, has_keep, keep_stride.w);
+        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, mask_kind, keep_stride.w);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
             float16 p = exp2(s[r] - base) * inv;
             float lane[LANES];

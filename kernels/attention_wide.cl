@@ -71,14 +71,14 @@ inline uint nonzero_bytes(uint x) {
 /* bits[q][w], bit b: whether query q0 + q may attend key k0 + 32 w + b (0 past the tile). A
  * work-item makes whole words, reading 4 keep bytes at once where they are adjacent and aligned;
  * rows past n_query repeat the last row. */
-inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int has_keep,
+inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int mask_kind,
                            int4 stride, int batch, int head, int q0, int n_query, int k0,
                            int in_tile) {
     for (int i = get_local_id(0); i < BLOCK_Q * WORDS; i += BLOCK_Q) {
         const int q = i / WORDS, w = i - q * WORDS, first = 32 * w;
         const int present = clamp(in_tile - first, 0, 32);
         uint word = present == 32 ? 0xffffffffu : (1u << present) - 1u;
-        if (has_keep) {
+        if (mask_kind != MASK_NONE) {
             const int query = min(q0 + q, n_query - 1);
             const size_t at = keep_offset(stride, batch, head, query, k0 + first);
             uint nonzero = 0;
@@ -88,7 +88,7 @@ inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int h
                     nonzero |= nonzero_bytes(*(__global const uint *)(keep + at + b)) << b;
             for (; b < present; b++)
                 nonzero |= (keep[at + (size_t)b * stride.w] != 0 ? 1u : 0u) << b;
-            word &= has_keep == 1 ? nonzero : ~nonzero; /* as may_attend (common.cl) reads */
+            word &= mask_kind == MASK_KEEP ? nonzero : ~nonzero; /* as may_attend (common.cl) reads */
         }
         bits[i] = word;
     }
@@ -199,7 +199,7 @@ inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p,
         const int in_tile = min(TILE_KEYS, graph_size - k0);                                       \
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */                    \
         load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);                                \
-        load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0, in_tile);  \
+        load_keep_bits(bits, keep, mask_kind, keep_stride, batch, head, q0, n_query, k0, in_tile); \
         barrier(CLK_LOCAL_MEM_FENCE);                                                              \
         attend_tile(qr, ks, vs, bits + lid * WORDS, in_tile, acc, &m, &l, dropout, dropout_p,      \
                     dropout_seed, dropout_offset, weight_row + k0);                                \
@@ -213,7 +213,7 @@ __kernel void wide_attention(ATTENTION_ARGS) {
 }
 
 /* weights: [batch][n_heads][n_query][graph_size]. The outputs are written before the weights
- * (kept in registers through them, route-store took 1-2% longer on the H200), with ROWS_LAYOUT
+ * (keeping them in registers through the weights' loop cost registers), with ROWS_LAYOUT
  * through the values' tile, which the weights do not read, where it holds BLOCK_Q rows; else
  * last, through qs. */
 #define OUTPUTS_FIRST (!ROWS_LAYOUT || TILE_KEYS >= BLOCK_Q)
@@ -239,7 +239,7 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
         barrier(CLK_LOCAL_MEM_FENCE); /* row_max, row_inv written; the tile no longer read */
         if (tiles > 1) {
             load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
-            load_keep_bits(bits, keep, has_keep, keep_stride, batch, head, q0, n_query, k0,
+            load_keep_bits(bits, keep, mask_kind, keep_stride, batch, head, q0, n_query, k0,
                            in_tile);
             barrier(CLK_LOCAL_MEM_FENCE);
         }

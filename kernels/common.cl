@@ -13,9 +13,9 @@
 #endif
 
 /* exp for the softmax. Where the host passes MHFA_NATIVE_EXP (NVIDIA GPUs), native_exp: there it
- * is the ex2.approx instruction (a few ulp; exp(-inf) = 0), against a longer sequence for exp;
- * on the H200 that made long's forward 12% faster with the same error against float64
- * (BENCHMARKS.md). Elsewhere native_exp's accuracy is the implementation's choice, so exp. */
+ * is the ex2.approx instruction (a few ulp; exp(-inf) = 0), against a longer sequence for exp,
+ * with the same error against float64 (BENCHMARKS.md). Elsewhere native_exp's accuracy is the
+ * implementation's choice, so exp. */
 #ifdef MHFA_NATIVE_EXP
 #define SOFTMAX_EXP(x) native_exp(x)
 #else
@@ -62,14 +62,19 @@ inline size_t keep_offset(int4 stride, int batch, int head, int query, int key) 
            (size_t)key * stride.w;
 }
 
-/* Whether key `key` may be attended by query `query` of (batch, head). has_keep: 0 no mask; 1
- * keep is the keep mask (1 = may attend); 2 keep is the application's mask as given (nonzero =
- * masked out). The strides are 0 along broadcast dimensions. */
-inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int batch, int head,
+/* What an attention kernel's mask argument holds (mhfa_mask_kind on the host): nothing, the keep
+ * mask (1 = may attend), or the application's mask as given (nonzero = masked out). */
+#define MASK_NONE  0
+#define MASK_KEEP  1
+#define MASK_GIVEN 2
+
+/* Whether key `key` may be attended by query `query` of (batch, head). The strides are 0 along
+ * broadcast dimensions. */
+inline int may_attend(__global const uchar *keep, int mask_kind, int4 stride, int batch, int head,
                       int query, int key) {
-    if (!has_keep) return 1;
+    if (mask_kind == MASK_NONE) return 1;
     const int nonzero = keep[keep_offset(stride, batch, head, query, key)] != 0;
-    return has_keep == 1 ? nonzero : !nonzero;
+    return mask_kind == MASK_KEEP ? nonzero : !nonzero;
 }
 
 /* The per-head tensors (q, k, v and the attention's output) are [batch][n_heads][len][HEAD_DIM],
@@ -94,6 +99,6 @@ inline int may_attend(__global const uchar *keep, int has_keep, int4 stride, int
  * lib/attention.c sets them): q, k, v as HEAD_ROWS lays them out, the keep mask, the output. */
 #define ATTENTION_ARGS                                                                             \
     __global const float *q, __global const float *k, __global const float *v,                     \
-        __global const uchar *keep, int has_keep, int4 keep_stride, __global float *out,           \
+        __global const uchar *keep, int mask_kind, int4 keep_stride, __global float *out,          \
         int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
         ulong dropout_seed, ulong dropout_offset

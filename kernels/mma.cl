@@ -85,9 +85,8 @@ inline void split_tf32(float v, uint *big, uint *small) {
 /* The same parts in two instructions instead of four: big is v truncated to TF32 (its low 13
  * bits cleared), small = v - big exactly (the cleared bits), taken truncated as above; big + small
  * is again within 2^-21 |v| of v, but always on zero's side of v. Used only where the softmax
- * weights are split, in the flash kernel's hottest loop: the H200's forwards ran 0.6-1.5% faster
- * with it. For Q, K and V as well, the scores' lean doubled route-enc's error against float64
- * (BENCHMARKS.md). */
+ * weights are split, in the flash kernel's hottest loop. Not for Q, K and V: the scores would
+ * lean to one side, doubling the error against float64 (BENCHMARKS.md). */
 inline void split_tf32_truncating(float v, uint *big, uint *small) {
     *big = as_uint(v) & 0xFFFFE000u;
     *small = TF32_BITS(as_uint(v - as_float(*big)));

@@ -1,7 +1,7 @@
 /* The absorbed path (kernels/attention_absorbed.cl): for few queries, the whole forward in one
- * launch after the mask, with the key and value projections folded into the query side. Chosen
- * when it needs at most half the multiply-adds of the usual projections and attention, and only
- * where the kernel fits the device (work-group limit, local memory, private arrays). */
+ * launch after the mask, with the key and value projections folded into the query side. Built
+ * where the kernel fits the device (work-group limit, local memory, private arrays); the plan
+ * says which forwards take it. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -22,63 +22,38 @@ static size_t local_bytes(const mhfa_module *m, size_t keys) {
 
 /* Builds the kernel for one work-group size; *fits says whether it may be used. */
 static mhfa_status try_group(mhfa_module *m, size_t group, size_t keys, int *fits) {
-    mhfa_context *ctx = m->ctx;
     size_t h = (size_t)m->cfg.n_heads, din = (size_t)m->cfg.input_dim;
     size_t e = (size_t)m->cfg.embed_dim;
     *fits = 0;
     size_t private_floats = h * per_item(din, group) + h + 2 * per_item(e, group);
-    if (private_floats > PRIVATE_FLOATS_LIMIT ||
-        !mhfa_group_fits_device(ctx, group, local_bytes(m, keys)))
-        return MHFA_SUCCESS;
+    if (private_floats > PRIVATE_FLOATS_LIMIT) return MHFA_SUCCESS;
     char options[160];
     snprintf(options, sizeof options,
              "-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu", m->cfg.n_heads,
              m->head_dim, m->cfg.input_dim, group, keys);
-    static const char *const sources[1] = {"attention_absorbed"};
-    static const char *const names[1] = {"absorbed_attention"};
-    cl_kernel *const kernels[1] = {&m->kernels.absorbed};
-    mhfa_status status = mhfa_build_kernels(ctx, sources, 1, options, names, kernels, 1);
-    if (status != MHFA_SUCCESS) return status;
-    *fits = mhfa_kernel_fits(ctx, m->kernels.absorbed, group);
-    if (*fits) {
-        m->kernels.absorbed_group = group;
-    } else {
-        clReleaseKernel(m->kernels.absorbed);
-        m->kernels.absorbed = NULL;
-    }
-    return MHFA_SUCCESS;
+    mhfa_kernel_build b = {{"attention_absorbed"}, 1, options, {"absorbed_attention"},
+                           {&m->kernels.absorbed}, 1, group,   local_bytes(m, keys)};
+    mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);
+    if (*fits) m->kernels.absorbed_group = group;
+    return status;
 }
 
-mhfa_status mhfa_build_absorbed(mhfa_module *m, const mhfa_tuning *tuning) {
-    if (tuning->absorbed_mode == MHFA_ABSORBED_OFF) return MHFA_SUCCESS;
-    int cpu = mhfa_is_cpu(m->ctx);
-    size_t group = tuning->absorbed_group ? (size_t)tuning->absorbed_group : cpu ? 1 : 128;
-    size_t keys = tuning->absorbed_keys ? (size_t)tuning->absorbed_keys : cpu ? 16 : 32;
-    m->kernels.absorbed_always = tuning->absorbed_mode == MHFA_ABSORBED_ALWAYS;
+mhfa_status mhfa_build_absorbed(mhfa_module *m) {
+    const mhfa_plan *plan = &m->plan;
+    if (plan->absorbed_mode == MHFA_ABSORBED_OFF) return MHFA_SUCCESS;
+    size_t keys = (size_t)plan->absorbed_keys;
     int fits = 0;
     mhfa_status status = MHFA_SUCCESS;
-    for (; !fits && status == MHFA_SUCCESS && group >= 1; group /= 2)
+    for (size_t group = (size_t)plan->absorbed_group; !fits && status == MHFA_SUCCESS && group >= 1;
+         group /= 2)
         status = try_group(m, group, keys, &fits);
     /* Not fitting is no failure: the usual path stays. Nor is a failed build unless a tuning file
      * asked for the kernel (the build log stays in the context's message). */
-    int asked = tuning->absorbed_mode == MHFA_ABSORBED_ALWAYS || tuning->absorbed_group;
-    if (status == MHFA_ERROR_BUILD_FAILED && !asked) {
+    if (status == MHFA_ERROR_BUILD_FAILED && !plan->absorbed_asked) {
         m->kernels.absorbed = NULL;
         status = MHFA_SUCCESS;
     }
     return status;
-}
-
-int mhfa_absorbed_chosen(const mhfa_module *m, int n_query, int graph_size) {
-    if (!m->kernels.absorbed) return 0;
-    if (m->kernels.absorbed_always) return 1;
-    double din = m->cfg.input_dim, e = m->cfg.embed_dim, h = m->cfg.n_heads, d = m->head_dim;
-    double nq = n_query, nk = graph_size;
-    /* Multiply-adds per batch element: Q, K, V, attention, output; Q, absorbed query, keys,
-     * context, output. */
-    double usual = nq * din * e + 2.0 * nk * din * e + 2.0 * h * nq * nk * d + nq * e * e;
-    double absorbed = nq * (3.0 * din * e + 2.0 * h * nk * din + e * e);
-    return 2.0 * absorbed <= usual;
 }
 
 mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
@@ -95,7 +70,7 @@ mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
     mhfa_status status = mhfa_set_args(
         m->ctx, kernel, "absorbed_attention", 18, MHFA_ARG(query_in), MHFA_ARG(key_in),
         MHFA_ARG(m->in_t), MHFA_ARG(in_bias), MHFA_ARG(m->key_rows), MHFA_ARG(m->out_t),
-        MHFA_ARG(out_bias), MHFA_ARG(has_bias), MHFA_ARG(k.keep), MHFA_ARG(k.has_keep),
+        MHFA_ARG(out_bias), MHFA_ARG(has_bias), MHFA_ARG(k.keep), MHFA_ARG(k.mask_kind),
         MHFA_ARG(k.stride), MHFA_ARG(out), MHFA_ARG(n_query), MHFA_ARG(graph_size), MHFA_ARG(scale),
         MHFA_ARG(p), MHFA_ARG(seed), MHFA_ARG(offset));
     if (status != MHFA_SUCCESS) return status;

@@ -70,8 +70,9 @@ static mhfa_status project(mhfa_module *m, const projection *p, int batch) {
     const size_t *local = k->projection_local;
     size_t global[2];
     for (int i = 0; i < 2; i++)
-        global[i] = k->projection_vector ? (blocks[i] + local[i] - 1) / local[i] * local[i]
-                                         : blocks[i] * local[i];
+        global[i] = k->projection == MHFA_PROJECT_VECTOR
+                        ? (blocks[i] + local[i] - 1) / local[i] * local[i]
+                        : blocks[i] * local[i];
     return mhfa_enqueue(m->ctx, p->kernel, 2, global, local, p->what);
 }
 
@@ -100,7 +101,7 @@ static int output_may_alias_input(const forward_io *io) {
  * core and projections are used. */
 static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io) {
     size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim * sizeof(float);
-    return !mhfa_uses_application_core(&m->cfg) && !m->kernels.projection_clblast &&
+    return !mhfa_uses_application_core(&m->cfg) && m->kernels.projection != MHFA_PROJECT_CLBLAST &&
            !output_may_alias_input(io) && mem_size(io->out) >= v_bytes;
 }
 
@@ -108,7 +109,7 @@ static int values_in_output(const mhfa_module *m, int batch, int graph_size, con
  * cross-attention. */
 static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int graph_size,
                                   const forward_io *io, int rows_layout) {
-    if (m->kernels.projection_clblast)
+    if (m->kernels.projection == MHFA_PROJECT_CLBLAST)
         return mhfa_clblast_project_inputs(m, batch, n_query, graph_size, io->q, io->h);
     const int e = m->cfg.embed_dim;
     cl_mem q = m->q_heads.mem, k = m->k_heads.mem, v = io->v;
@@ -191,7 +192,7 @@ static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n
                                           int graph_size, const forward_io *io) {
     mhfa_attention_args args;
     memset(&args, 0, sizeof args);
-    args.keep = !io->mask ? NULL : io->layout.raw ? io->mask : m->keep.mem;
+    args.keep = !io->mask ? NULL : io->layout.kind == MHFA_MASK_GIVEN ? io->mask : m->keep.mem;
     memcpy(args.keep_dims, io->layout.keep_dims, sizeof args.keep_dims);
     args.batch = batch;
     args.n_heads = m->cfg.n_heads;
@@ -215,26 +216,19 @@ static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_que
 static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                    forward_io *io) {
     const mhfa_config *cfg = &m->cfg;
-    /* The built-in kernels read the mask as given (nonzero = masked out). The keep mask (1 = may
-     * attend) is made only for an application's core, which is promised it, and for the manual
-     * path, which keeps it for mhfa_module_last_attention; on the H200 making it took 10 us of
-     * route-enc-mask's forward. */
-    io->layout.raw = io->mask && !mhfa_uses_application_core(cfg) && !cfg->store_attn_weights;
-    if (mhfa_absorbed_chosen(m, n_query, graph_size) && !output_may_alias_input(io))
+    const mhfa_forward_plan plan =
+        mhfa_plan_for_forward(m, n_query, graph_size, io->mask != NULL, output_may_alias_input(io));
+    io->layout.kind = plan.mask_kind;
+    if (plan.route == MHFA_ROUTE_ABSORBED)
         return enqueue_absorbed_forward(m, batch, n_query, graph_size, io);
+    const int given = plan.mask_kind == MHFA_MASK_GIVEN;
     int values_elsewhere = values_in_output(m, batch, graph_size, io);
     mhfa_status status = reserve_scratch(m, batch, n_query, graph_size,
-                                         io->layout.raw ? 1 : io->layout.count, values_elsewhere);
+                                         given ? 1 : io->layout.count, values_elsewhere);
     if (status != MHFA_SUCCESS) return status;
     io->v = values_elsewhere ? io->out : m->v_heads.mem;
-    /* The layout the attention kernel was built for (rows-major or per head). */
-    const mhfa_attention_kernel *kernel =
-        mhfa_uses_application_core(cfg)
-            ? NULL
-            : mhfa_attention_kernel_for(m, n_query, graph_size, io->mask != NULL,
-                                        cfg->store_attn_weights);
-    const int rows_layout = kernel && kernel->rows_layout;
-    if (io->mask && !io->layout.raw) status = enqueue_mask_to_keep(m, io);
+    const int rows_layout = plan.rows_layout;
+    if (plan.mask_kind == MHFA_MASK_KEEP) status = enqueue_mask_to_keep(m, io);
     if (status == MHFA_SUCCESS)
         status = project_inputs(m, batch, n_query, graph_size, io, rows_layout);
     if (status != MHFA_SUCCESS) return status;
@@ -243,13 +237,14 @@ static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int g
     args.q = m->q_heads.mem;
     args.k = m->k_heads.mem;
     args.v = io->v;
-    args.out = mhfa_uses_application_core(cfg) ? m->context.mem : m->q_heads.mem;
-    if (mhfa_uses_application_core(cfg))
+    const int application = plan.route == MHFA_ROUTE_APPLICATION;
+    args.out = application ? m->context.mem : m->q_heads.mem;
+    if (application)
         status = call_attention_fn(m, &args);
     else
-        status =
-            mhfa_attention(m, &args, &io->layout, cfg->store_attn_weights ? m->weights.mem : NULL);
-    if (status == MHFA_SUCCESS && m->kernels.projection_clblast)
+        status = mhfa_attention(m, &plan, &args, &io->layout,
+                                cfg->store_attn_weights ? m->weights.mem : NULL);
+    if (status == MHFA_SUCCESS && plan.clblast)
         return mhfa_clblast_project_output(m, batch, n_query, args.out, io->out);
     projection out = {rows_layout ? m->kernels.project_rows : m->kernels.project_to_rows,
                       "output projection",

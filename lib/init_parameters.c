@@ -1,9 +1,11 @@
-/* init_parameters: Xavier-uniform weights, nn.Linear's default biases, from Philox4x32-10 keyed by
- * the seed, so the same seed gives the same numbers on every device and platform. */
+/* The initial weights (mhfa_module_init_parameters): Xavier-uniform weights, nn.Linear's default
+ * biases, from Philox4x32-10 keyed by the seed, so the same seed gives the same numbers on every
+ * device and platform. */
 #include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Element i of stream `stream`, uniform in [-bound, bound): 24 random bits, then double arithmetic
  * rounded once to float, which every IEEE platform does alike. */
@@ -18,10 +20,10 @@ static float uniform_element(uint64_t seed, uint32_t stream, uint64_t i, double 
 }
 
 /* Fills one projection's weight (and bias, if any) for the seed. */
-static void generate_projection(const mhfa_module *m, uint64_t seed, uint32_t which, float *weight,
-                                float *bias) {
-    size_t fan_out = (size_t)m->cfg.embed_dim;
-    size_t fan_in = which == MHFA_W_OUT ? fan_out : (size_t)m->cfg.input_dim;
+static void generate_projection(const mhfa_config *cfg, uint64_t seed, uint32_t which,
+                                float *weight, float *bias) {
+    size_t fan_out = (size_t)cfg->embed_dim;
+    size_t fan_in = which == MHFA_W_OUT ? fan_out : (size_t)cfg->input_dim;
     double xavier = sqrt(6.0 / (double)(fan_in + fan_out));
     for (size_t i = 0; i < fan_out * fan_in; i++)
         weight[i] = uniform_element(seed, 2 * which, i, xavier);
@@ -30,37 +32,26 @@ static void generate_projection(const mhfa_module *m, uint64_t seed, uint32_t wh
             bias[i] = uniform_element(seed, 2 * which + 1, i, 1.0 / sqrt((double)fan_in));
 }
 
-mhfa_status mhfa_module_init_parameters(mhfa_module *m, uint64_t seed) {
-    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
-    const size_t e = (size_t)m->cfg.embed_dim;
-    const size_t in_max =
-        (size_t)(m->cfg.input_dim > m->cfg.embed_dim ? m->cfg.input_dim : m->cfg.embed_dim);
-    /* New values for one projection, and the old ones of all four to restore after a failure. */
-    float *weight = malloc(e * in_max * sizeof(float)), *old_weight[4] = {0}, *old_bias[4] = {0};
-    float *bias = m->cfg.bias ? malloc(e * sizeof(float)) : NULL;
-    int ok = weight && (!m->cfg.bias || bias);
-    for (int i = 0; i < 4 && ok; i++) {
-        old_weight[i] = malloc(e * in_max * sizeof(float));
-        old_bias[i] = m->cfg.bias ? malloc(e * sizeof(float)) : NULL;
-        ok = old_weight[i] && (!m->cfg.bias || old_bias[i]) &&
-             mhfa_module_get_projection(m, (mhfa_projection)i, old_weight[i], old_bias[i]) ==
-                 MHFA_SUCCESS;
-    }
-    mhfa_status status =
-        ok ? MHFA_SUCCESS : mhfa_fail(m->ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
-    uint32_t written = 0;
-    for (; written < 4 && status == MHFA_SUCCESS; written++) {
-        generate_projection(m, seed, written, weight, bias);
-        status = mhfa_module_set_projection(m, (mhfa_projection)written, weight, bias);
-    }
-    if (status != MHFA_SUCCESS && ok)
-        for (uint32_t i = 0; i + 1 < written; i++)
-            mhfa_module_set_projection(m, (mhfa_projection)i, old_weight[i], old_bias[i]);
+void mhfa_host_weights_free(mhfa_host_weights *w) {
     for (int i = 0; i < 4; i++) {
-        free(old_weight[i]);
-        free(old_bias[i]);
+        free(w->weight[i]);
+        free(w->bias[i]);
     }
-    free(weight);
-    free(bias);
-    return status;
+    memset(w, 0, sizeof *w);
+}
+
+mhfa_status mhfa_initial_weights(const mhfa_config *cfg, uint64_t seed, mhfa_host_weights *w) {
+    memset(w, 0, sizeof *w);
+    const size_t e = (size_t)cfg->embed_dim;
+    for (uint32_t i = 0; i < 4; i++) {
+        size_t in = i == MHFA_W_OUT ? e : (size_t)cfg->input_dim;
+        w->weight[i] = malloc(e * in * sizeof(float));
+        w->bias[i] = cfg->bias ? malloc(e * sizeof(float)) : NULL;
+        if (!w->weight[i] || (cfg->bias && !w->bias[i])) {
+            mhfa_host_weights_free(w);
+            return MHFA_ERROR_OUT_OF_MEMORY;
+        }
+        generate_projection(cfg, seed, i, w->weight[i], w->bias[i]);
+    }
+    return MHFA_SUCCESS;
 }

@@ -3,6 +3,7 @@
 #define MHFA_INTERNAL_H
 
 #include "mhfa.h"
+#include "plan.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +51,7 @@ void mhfa_clear_error(const mhfa_context *ctx);
 void mhfa_release_message(mhfa_context *ctx);
 const char *mhfa_cl_error_name(cl_int err);
 
-/* ---- device selection (device_spec.c, device_select.c) ---- */
+/* ---- device selection (device_spec.c, context.c) ---- */
 typedef struct mhfa_spec_part {
     int is_index; /* 1: index holds the value; 0: text is a substring to look for */
     long index;
@@ -65,7 +66,7 @@ int mhfa_spec_part_matches(const mhfa_spec_part *part, long i, const char *name)
 int mhfa_contains_ignoring_case(const char *haystack, const char *needle);
 mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info);
 
-/* ---- kernel sources and programs (kernel_sources.c, programs.c, binary_cache.c) ---- */
+/* ---- kernel sources (embedded at build time) and programs (programs.c, binary_cache.c) ---- */
 /* The embedded text of kernels/NAME.cl, or NULL. */
 const char *mhfa_embedded_kernel(const char *name);
 /* Builds (or finds in the context's list) the program made of the named .cl files in order,
@@ -82,34 +83,15 @@ uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
 /* The cache folder (MHFA_CACHE_DIR, else under XDG_CACHE_HOME or HOME); 0 when off or unnamed. */
 int mhfa_cache_dir(char *dir, size_t size);
 
-/* ---- tuned tile sizes (tuning.c) ---- */
-enum {
-    MHFA_PROJECTION_TILED = 1,
-    MHFA_PROJECTION_VECTOR = 2,
-    MHFA_PROJECTION_CLBLAST = 3,
-    MHFA_PROJECTION_MMA = 4
-};
-typedef struct mhfa_flash_tuning { /* one choice of attention kernel */
-    int block_q, block_k;          /* 0: built-in choice */
-    int vector;                    /* 1: attention_vector.cl with block_k keys a step */
-    int mma;  /* 1: attention_mma.cl, block_q warps of 16 queries, block_k keys */
-    int wide; /* 1: attention_wide.cl, block_q queries, tiles of block_k keys */
-    int rows; /* 1: Q, K, V rows-major for it (ROWS_LAYOUT), where the projection allows */
-} mhfa_flash_tuning;
-typedef struct mhfa_tuning {
-    int projection_kind;               /* 0: built-in choice */
-    int tiled[5];                      /* TILE_M, TILE_N, TILE_K, WPT_M, WPT_N */
-    int mma[5];                        /* TILE_K, WARPS_M, WARPS_N, WM, WN (project_mma.cl) */
-    int rows_per_item, vectors;        /* vector projection: rows, and 16-column vectors per item */
-    mhfa_flash_tuning flash;           /* the attention kernel */
-    mhfa_flash_tuning flash_masked;    /* another one for masked forwards (flash path), if set */
-    mhfa_flash_tuning manual;          /* the manual path's (weights stored), if set */
-    int decode_chunk;                  /* keys per work-item of attention_decode.cl; 0: built in */
-    int absorbed_mode;                 /* 0: when it pays, or MHFA_ABSORBED_OFF / _ALWAYS */
-    int absorbed_group, absorbed_keys; /* attention_absorbed.cl's GROUP and KEYS; 0: built in */
-} mhfa_tuning;
-enum { MHFA_ABSORBED_OFF = 1, MHFA_ABSORBED_ALWAYS = 2 };
-void mhfa_tuning_lookup(const mhfa_context *ctx, int head_dim, mhfa_tuning *tuning);
+/* ---- the plan (plan.c; its types in plan.h) ---- */
+/* The module's kernels for head_dim on this device: the tuning file, then the built-in table. */
+void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *plan);
+/* Tiled projection size number i (largest first) for where the chosen projection does not fit;
+ * 0 past the last. */
+int mhfa_plan_tiled_fallback(size_t i, mhfa_tiled_tile *tile);
+/* How a forward of these sizes runs on module m (after its kernels are built). */
+mhfa_forward_plan mhfa_plan_for_forward(const mhfa_module *m, int n_query, int graph_size,
+                                        int masked, int output_may_alias);
 
 /* ---- Philox4x32-10 (philox.c): the generator of init_parameters and dropout ---- */
 void mhfa_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
@@ -127,30 +109,25 @@ mhfa_status mhfa_buffer_reserve(mhfa_context *ctx, mhfa_buffer *buf, size_t byte
 void mhfa_buffer_release(mhfa_buffer *buf);
 
 typedef struct mhfa_attention_kernel {
-    cl_kernel
-        kernel; /* tiled_attention or another variant; its _with_weights twin on the manual path */
-    size_t block_q;  /* queries per work-group (attention_tiled.cl) */
-    int vector;      /* 1: attention_vector.cl, 16 queries per work-item */
-    int mma;         /* 1: attention_mma.cl, 16 queries per warp of 32 work-items */
+    cl_kernel kernel; /* the variant's flash kernel, or its _with_weights twin on the manual path */
+    mhfa_attention_variant variant;
+    size_t block_q;  /* queries per work-group (tiled, wide; mma: 16 per warp) */
     int rows_layout; /* 1: built with ROWS_LAYOUT (common.cl): Q, K, V and output rows-major */
 } mhfa_attention_kernel;
 
-typedef struct mhfa_kernels { /* built per module for its head_dim */
+typedef struct mhfa_kernels { /* built per module for its head_dim, as its plan says */
     cl_kernel project_to_heads, project_to_rows, mask_to_keep;
     mhfa_attention_kernel attention;
-    mhfa_attention_kernel attention_masked; /* for masked forwards where tuned apart (else its
+    mhfa_attention_kernel attention_masked; /* for masked forwards where planned apart (else its
                                                kernel is NULL) */
-    int projection_vector;  /* 1: project_vector.cl (CPUs), 0: project_tiled.cl or project_mma.cl */
-    int projection_clblast; /* 1: CLBlast's SGEMM and the layout.cl kernels instead */
+    mhfa_projection_variant projection;     /* the one built */
     cl_kernel project_rows; /* rows-major to rows-major (tiled and mma kernels), else NULL */
-    cl_kernel rows_to_heads, heads_to_rows, add_bias;
+    cl_kernel rows_to_heads, heads_to_rows, add_bias; /* around CLBlast's SGEMM */
     size_t projection_local[2]; /* work-group shape (vector: of work-items of a block each) */
     size_t projection_tile[2];  /* outputs (columns, rows) one group (tiled) or item covers */
     cl_kernel decode_partial, decode_merge; /* attention_decode.cl (flash path), or NULL */
-    int decode_chunk;                       /* keys per decode_partial work-item */
     cl_kernel absorbed;    /* attention_absorbed.cl (flash path), or NULL where it does not fit */
     size_t absorbed_group; /* its work-group size */
-    int absorbed_always;   /* 1: used for every forward (tests), 0: where it pays */
 } mhfa_kernels;
 
 struct mhfa_module {
@@ -161,6 +138,7 @@ struct mhfa_module {
     cl_mem in_t, in_bias;   /* [input_dim][3 * embed_dim]: W_query^T | W_key^T | W_val^T */
     cl_mem out_t, out_bias; /* [embed_dim][embed_dim]: W_out^T; biases NULL without bias */
     cl_mem key_rows;        /* W_key as given, [embed_dim][input_dim], for the absorbed path */
+    mhfa_plan plan;         /* the kernels chosen for it (plan.c) */
     mhfa_kernels kernels;
     int training;
     uint64_t dropout_seed, dropout_offset;
@@ -172,7 +150,11 @@ struct mhfa_module {
     int stored_valid, stored_dims[4], stored_mask_ndim, stored_mask_dims[4];
 };
 
+/* Builds the kernels the module's plan names (module_kernels.c). */
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
+void mhfa_release_module_kernels(mhfa_kernels *k);
+
+/* ---- building kernels (kernel_build.c) ---- */
 /* Builds common.cl + the named sources (at most 3) with options, and creates the named kernels. */
 mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
                                const char *options, const char *const *names,
@@ -181,6 +163,22 @@ mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, in
  * (checked before building), and whether it fits the built kernel's own limits. */
 int mhfa_group_fits_device(const mhfa_context *ctx, size_t group_size, size_t local_bytes);
 int mhfa_kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_size);
+void mhfa_release_kernel(cl_kernel *kernel); /* and sets it to NULL */
+
+typedef struct mhfa_kernel_build { /* kernels of one program, to be launched in groups of group */
+    const char *sources[3];        /* after common.cl */
+    int n_sources;
+    const char *options;
+    const char *names[3];
+    cl_kernel *kernels[3];
+    int n_kernels;
+    size_t group;       /* work-items per group */
+    size_t local_bytes; /* the local memory a group uses, by the kernel's formula */
+} mhfa_kernel_build;
+/* Builds b's kernels where its group and local memory fit the device, and keeps them where the
+ * group fits every kernel's own limit: *fits says so. Not fitting is no failure; a failed build
+ * is. */
+mhfa_status mhfa_build_if_fits(mhfa_context *ctx, const mhfa_kernel_build *b, int *fits);
 
 /* The application's attention_fn replaces the built-in core, except on the manual path. */
 static inline int mhfa_uses_application_core(const mhfa_config *cfg) {
@@ -219,7 +217,6 @@ void mhfa_device_weights_release(mhfa_module *m);
 size_t mhfa_device_weights_bytes(const mhfa_module *m);
 mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, const float *weight,
                                       const float *bias);
-void mhfa_release_module_kernels(mhfa_kernels *k);
 
 /* A mask checked against the forward's shape: keep dims and element strides (0 = broadcast).
  * Only for a mask that was given: ndim must be 2, 3 or 4. */
@@ -228,8 +225,8 @@ typedef struct mhfa_mask_layout {
     int dims[4]; /* as given */
     int keep_dims[4];
     int strides[4];
-    size_t count; /* elements in the given mask */
-    int raw;      /* 1: the kernels read the mask as given, not the keep mask (see forward.c) */
+    size_t count;        /* elements in the given mask */
+    mhfa_mask_kind kind; /* how the kernels read it (the forward's plan says) */
 } mhfa_mask_layout;
 mhfa_status mhfa_mask_layout_make(const mhfa_context *ctx, int ndim, const int *dims, int batch,
                                   int n_heads, int n_query, int graph_size,
@@ -252,31 +249,28 @@ mhfa_status mhfa_clblast_project_inputs(mhfa_module *m, int batch, int n_query, 
 mhfa_status mhfa_clblast_project_output(mhfa_module *m, int batch, int n_query, cl_mem context,
                                         cl_mem out);
 
-/* The absorbed path (absorbed.c): kernel build, whether a forward takes it, the forward itself
+/* The absorbed path (absorbed.c): the kernel's build as the plan sizes it, and the forward
  * (everything after the mask; key_in is the query input for self-attention). */
-mhfa_status mhfa_build_absorbed(mhfa_module *m, const mhfa_tuning *tuning);
-int mhfa_absorbed_chosen(const mhfa_module *m, int n_query, int graph_size);
+mhfa_status mhfa_build_absorbed(mhfa_module *m);
 mhfa_status mhfa_absorbed_forward(mhfa_module *m, const mhfa_attention_args *a,
                                   const mhfa_mask_layout *mask, cl_mem query_in, cl_mem key_in,
                                   cl_mem out);
 
 /* The mask arguments every attention kernel takes (ATTENTION_ARGS in common.cl, and the absorbed
- * kernel): the buffer (a valid one when there is no mask), has_keep as may_attend reads it (0 no
- * mask, 1 the keep mask, 2 the mask as given) and the element strides. */
+ * kernel): the buffer (a valid one when there is no mask), how to read it and the element
+ * strides. */
 typedef struct mhfa_keep_args {
     cl_mem keep;
-    cl_int has_keep;
+    cl_int mask_kind; /* mhfa_mask_kind */
     cl_int4 stride;
 } mhfa_keep_args;
 mhfa_keep_args mhfa_keep_args_of(const mhfa_module *m, const mhfa_attention_args *a,
                                  const mhfa_mask_layout *mask);
-/* The kernel the built-in core runs for such a forward (weights: the manual path), or NULL where
- * it runs the decode kernels (per-head layout). */
-const mhfa_attention_kernel *mhfa_attention_kernel_for(const mhfa_module *m, int n_query,
-                                                       int graph_size, int masked, int weights);
-/* Enqueues the built-in core; weights NULL: flash, else the manual path writing them there. */
-mhfa_status mhfa_attention(mhfa_module *m, const mhfa_attention_args *a,
-                           const mhfa_mask_layout *mask, cl_mem weights);
+/* Enqueues the built-in core the forward's plan names (a kernel or the decode kernels); weights
+ * NULL: the flash path, else the manual path writing them there. */
+mhfa_status mhfa_attention(mhfa_module *m, const mhfa_forward_plan *plan,
+                           const mhfa_attention_args *a, const mhfa_mask_layout *mask,
+                           cl_mem weights);
 
 /* ---- safetensors weights files (safetensors_read.c, safetensors_write.c, float_formats.c) ---- */
 typedef enum mhfa_st_dtype {
@@ -337,7 +331,10 @@ typedef struct mhfa_host_weights { /* the four projections read from a file */
  * Touches no device; on failure w holds nothing. */
 mhfa_status mhfa_weights_file_read(const mhfa_context *ctx, const char *path, const char *prefix,
                                    int config_from_file, mhfa_config *cfg, mhfa_host_weights *w);
-void mhfa_host_weights_free(mhfa_host_weights *w);
+void mhfa_host_weights_free(mhfa_host_weights *w); /* (init_parameters.c) */
+/* The weights mhfa_module_init_parameters(m, seed) gives a module of config cfg
+ * (init_parameters.c); MHFA_ERROR_OUT_OF_MEMORY, with w holding nothing, if they do not fit. */
+mhfa_status mhfa_initial_weights(const mhfa_config *cfg, uint64_t seed, mhfa_host_weights *w);
 
 float mhfa_half_to_float(uint16_t h);
 float mhfa_bfloat16_to_float(uint16_t b);

@@ -197,6 +197,17 @@ mhfa_status mhfa_module_get_projection(const mhfa_module *m, mhfa_projection whi
     return MHFA_SUCCESS;
 }
 
+mhfa_status mhfa_module_init_parameters(mhfa_module *m, uint64_t seed) {
+    if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
+    mhfa_host_weights w;
+    if (mhfa_initial_weights(&m->cfg, seed, &w) != MHFA_SUCCESS)
+        return mhfa_fail(m->ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+    mhfa_status status = mhfa_module_replace_weights(m, (const float *const *)w.weight,
+                                                     (const float *const *)w.bias);
+    mhfa_host_weights_free(&w);
+    return status;
+}
+
 mhfa_status mhfa_module_set_training(mhfa_module *m, int training, uint64_t seed) {
     if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
     m->training = training != 0;

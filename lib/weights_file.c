@@ -8,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mhfa_host_weights_free(mhfa_host_weights *w) {
-    for (int i = 0; i < 4; i++) {
-        free(w->weight[i]);
-        free(w->bias[i]);
-    }
-    memset(w, 0, sizeof *w);
-}
-
 /* prefix + projection name + suffix, allocated; NULL when out of memory. */
 static char *tensor_name(const char *prefix, int which, const char *suffix) {
     const char *projection = mhfa_projection_name((mhfa_projection)which);

@@ -11,6 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Whether the plan sends a forward of these sizes (no mask) to the absorbed kernel. */
+static int takes_absorbed(const mhfa_module *m, int n_query, int graph_size) {
+    return mhfa_plan_for_forward(m, n_query, graph_size, 0, 0).route == MHFA_ROUTE_ABSORBED;
+}
+
 static int count_files(const char *dir, const char *suffix) {
     DIR *d = opendir(dir);
     if (!d) return 0;
@@ -211,7 +216,7 @@ static void tuning_file(void **state) {
     mhfa_context *ctx = NULL;
     assert_int_equal(mhfa_context_create(NULL, &ctx), MHFA_SUCCESS);
     mhfa_module *m16 = module_with_head_dim(ctx, 16), *m8 = module_with_head_dim(ctx, 8);
-    assert_int_equal(m16->kernels.projection_vector, 0);
+    assert_int_equal(m16->kernels.projection, MHFA_PROJECT_TILED);
     assert_int_equal(m16->kernels.projection_tile[0], 16);
     assert_int_equal(m16->kernels.projection_tile[1], 32);
     assert_int_equal(m16->kernels.projection_local[0], 4);
@@ -223,7 +228,7 @@ static void tuning_file(void **state) {
     assert_int_equal(m8->kernels.attention.rows_layout, 0);
     assert_non_null(m16->kernels.absorbed);
     assert_int_equal(m16->kernels.absorbed_group, 4);
-    assert_int_equal(m16->kernels.absorbed_always, 0);
+    assert_int_equal(m16->plan.absorbed_mode, MHFA_ABSORBED_WHEN_CHEAPER);
     mhfa_module_destroy(m16);
     mhfa_module_destroy(m8);
     m16 = module_with_head_dim_store(ctx, 16, 1); /* the manual path's own line */
@@ -236,7 +241,7 @@ static void tuning_file(void **state) {
     fputs("* | projection | clblast\n", f);
     fclose(f);
     mhfa_module *m = module_with_head_dim(ctx, 4);
-    assert_int_equal(m->kernels.projection_clblast, mhfa_clblast_available());
+    assert_int_equal(m->kernels.projection == MHFA_PROJECT_CLBLAST, mhfa_clblast_available());
     mhfa_module_destroy(m);
 
     /* The tensor-core projection (emulated where there is no PTX mma): 2 x 1 warps of 16 x 8. */
@@ -255,14 +260,14 @@ static void tuning_file(void **state) {
     fclose(f);
     m = module_with_head_dim(ctx, 4);
     assert_null(m->kernels.absorbed);
-    assert_int_equal(mhfa_absorbed_chosen(m, 1, 100), 0);
+    assert_int_equal(takes_absorbed(m, 1, 100), 0);
     mhfa_module_destroy(m);
     f = fopen(path, "w");
     fputs("* | absorbed | always\n", f);
     fclose(f);
     m = module_with_head_dim(ctx, 4);
-    assert_int_equal(m->kernels.absorbed_always, 1);
-    assert_int_equal(mhfa_absorbed_chosen(m, 300, 300), 1);
+    assert_int_equal(m->plan.absorbed_mode, MHFA_ABSORBED_ALWAYS);
+    assert_int_equal(takes_absorbed(m, 300, 300), 1);
     mhfa_module_destroy(m);
     mhfa_context_destroy(ctx);
     unsetenv("MHFA_TUNING_FILE");
@@ -282,9 +287,9 @@ static void absorbed_choice(void **state) {
     mhfa_module *m = NULL;
     assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);
     assert_non_null(m->kernels.absorbed);
-    assert_int_equal(mhfa_absorbed_chosen(m, 1, 100), 1);
-    assert_int_equal(mhfa_absorbed_chosen(m, 100, 100), 0);
-    assert_int_equal(mhfa_absorbed_chosen(m, 1, 1), 0);
+    assert_int_equal(takes_absorbed(m, 1, 100), 1);
+    assert_int_equal(takes_absorbed(m, 100, 100), 0);
+    assert_int_equal(takes_absorbed(m, 1, 1), 0);
     mhfa_module_destroy(m);
     cfg.store_attn_weights = 1; /* the manual path keeps its weights: never absorbed */
     assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);

@@ -254,14 +254,14 @@ static void set_choice(kernel_choice *c, const char *kind, const char *fmt, ...)
 static void describe_projection(const mhfa_module *m, kernel_choice *c) {
     const mhfa_kernels *k = &m->kernels;
     const char *key = kernel_build_key(m->ctx, k->project_to_heads);
-    if (k->projection_clblast) {
+    if (k->projection == MHFA_PROJECT_CLBLAST) {
         set_choice(c, "clblast", "CLBlast's SGEMM, layout.cl moving its rows to heads");
-    } else if (k->projection_vector) {
+    } else if (k->projection == MHFA_PROJECT_VECTOR) {
         set_choice(c, "vector",
                    "project_vector.cl: float16 register blocks, %zu rows x %zu columns per "
                    "work-item, %zu work-items a group",
                    k->projection_tile[1], k->projection_tile[0], k->projection_local[1]);
-    } else if (strstr(key, "project_mma.cl")) {
+    } else if (k->projection == MHFA_PROJECT_MMA) {
         set_choice(c, "mma",
                    "project_mma.cl: 3xTF32 tensor-core products (%s), %dx%d warps of %dx%d "
                    "outputs, %d deep",
@@ -285,23 +285,23 @@ static void describe_attention(const mhfa_module *m, const mhfa_attention_kernel
     kernel_function_name(a->kernel, name, sizeof name);
     const char *key = kernel_build_key(m->ctx, a->kernel);
     const char *layout = a->rows_layout ? "Q, K, V rows-major" : "Q, K, V per head";
-    if (a->vector)
+    if (a->variant == MHFA_ATTEND_VECTOR)
         set_choice(c, "vector",
                    "attention_vector.cl (%s): 16 queries as float16 lanes per work-item, %d keys "
                    "a step; %s",
                    name, build_define(key, "BLOCK_K"), layout);
-    else if (a->mma)
+    else if (a->variant == MHFA_ATTEND_MMA)
         set_choice(c, "mma",
                    "attention_mma.cl (%s): 3xTF32 tensor cores, %d warps of 16 queries, %d keys a "
                    "tile; %s",
                    name, build_define(key, "WARPS"), build_define(key, "BLOCK_K"), layout);
-    else if (strncmp(name, "wide_", 5) == 0)
+    else if (a->variant == MHFA_ATTEND_WIDE)
         set_choice(c, "wide",
                    "attention_wide.cl (%s): %zu queries a group, tiles of %d keys in local "
                    "memory, the mask as bits; %s",
                    name, a->block_q, build_define(key, "TILE_KEYS"), layout);
     else
-        set_choice(c, "flash",
+        set_choice(c, "tiled",
                    "attention_tiled.cl (%s): one query per work-item, %zu a group, K and V tiles "
                    "of %d keys in local memory; %s",
                    name, a->block_q, build_define(key, "BLOCK_K"), layout);
@@ -322,17 +322,19 @@ static void describe_plan(const mhfa_module *m, plan_summary *plan) {
         set_choice(&plan->decode, "decode",
                    "attention_decode.cl: chunks of %d key%s in parallel, then a merge (for 1 or 2 "
                    "queries against %d keys or more)",
-                   k->decode_chunk, k->decode_chunk == 1 ? "" : "s", 2 * k->decode_chunk);
+                   m->plan.decode_chunk, m->plan.decode_chunk == 1 ? "" : "s",
+                   2 * m->plan.decode_chunk);
     else
         set_choice(&plan->decode, "", "none");
     const char *absorbed_key = kernel_build_key(m->ctx, k->absorbed);
+    const int always = m->plan.absorbed_mode == MHFA_ABSORBED_ALWAYS;
     if (k->absorbed)
-        set_choice(&plan->absorbed, k->absorbed_always ? "always" : "auto",
+        set_choice(&plan->absorbed, always ? "always" : "auto",
                    "attention_absorbed.cl: groups of %zu work-item%s, %d keys a step; %s",
                    k->absorbed_group, k->absorbed_group == 1 ? "" : "s",
                    build_define(absorbed_key, "KEYS"),
-                   k->absorbed_always ? "every forward (tuning: always)"
-                                      : "where it saves work (few queries, many keys)");
+                   always ? "every forward (tuning: always)"
+                          : "where it saves work (few queries, many keys)");
     else
         set_choice(&plan->absorbed, "", "not built (off in the tuning, or it does not fit)");
 }
