@@ -4,8 +4,8 @@
  *     running max m, running sum l and the unnormalised output in registers and rescales them
  *     when m grows (the online softmax).
  *   tiled_attention_with_weights (the manual path, store_attn_weights): a first pass over the
- *     keys finds m and l, a second writes each weight exp(s - m) / l to the stored weights and accumulates
- *     the (dropped-out) weights times V.
+ *     keys finds m and l, a second writes each weight exp(s - m) / l to the stored weights and
+ *     accumulates the (dropped-out) weights times V.
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
  * Loops over a tile's keys run to BLOCK_K, not to the keys present, so that the compiler can keep
  * the scores in registers (keys past the end score -inf and weigh 0).

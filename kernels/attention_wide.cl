@@ -88,7 +88,8 @@ inline void load_keep_bits(__local uint *bits, __global const uchar *keep, int m
                     nonzero |= nonzero_bytes(*(__global const uint *)(keep + at + b)) << b;
             for (; b < present; b++)
                 nonzero |= (keep[at + (size_t)b * stride.w] != 0 ? 1u : 0u) << b;
-            word &= mask_kind == MASK_KEEP ? nonzero : ~nonzero; /* as may_attend (common.cl) reads */
+            /* as may_attend (common.cl) reads it */
+            word &= mask_kind == MASK_KEEP ? nonzero : ~nonzero;
         }
         bits[i] = word;
     }

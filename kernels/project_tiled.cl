@@ -8,7 +8,7 @@
  * Work-group: (TILE_N / WPT_N, TILE_M / WPT_M). Needs common.cl and project_common.cl. */
 #if !defined(HEAD_DIM) || !defined(TILE_M) || !defined(TILE_N) || !defined(TILE_K) ||              \
     !defined(WPT_M) || !defined(WPT_N) || !defined(VECTOR_RUNS)
-#error "project_tiled.cl is built with -D HEAD_DIM, TILE_M, TILE_N, TILE_K, WPT_M, WPT_N and VECTOR_RUNS"
+#error "project_tiled.cl needs -D HEAD_DIM, TILE_M, TILE_N, TILE_K, WPT_M, WPT_N and VECTOR_RUNS"
 #endif
 
 #define GROUP_X   (TILE_N / WPT_N)
