@@ -2,7 +2,7 @@
 # mhfa against PyTorch, side by side, on the same weights and inputs.
 #
 #   tools/bench.sh [--cases a,b,...] [--json FILE] [--runs N] [--short] [--threads N]
-#                  [--chart FILE.png]
+#                  [--chart FILE.png] [--peers a,b,... | --no-peers]
 #
 # Builds mhfa-bench into build/ (cmake + ninja) when it is missing, runs it on the device of
 # MHFA_DEVICE (dumping each case's weights, inputs, mask and output into build/bench-work/), then
@@ -11,13 +11,19 @@
 # JSON with tools/bench_chart.py (needs matplotlib beside torch). On a terminal, one line on
 # stderr shows the case, the step and the seconds so far; in a pipe nothing is added.
 #
+# When PyTorch runs on CPU, the CPU peers of tools/bench_peers.py run the same module on the same
+# inputs (torch-eager, torch-compile, openvino-f32, openvino-default, ort; --peers picks some,
+# --no-peers none), with a table per case: ms, ratio to mhfa, error against float64. Their
+# packages (openvino onnxruntime onnx onnxscript) are installed with pip when missing; a failed
+# install is reported and the peers concerned show the error.
+#
 # Environment:
 #   MHFA_DEVICE         OpenCL device for mhfa (e.g. pocl, nvidia); unset: first GPU, else any.
 #   MHFA_TORCH_PYTHON   Python interpreter with torch to use (e.g. /opt/torchenv/bin/python).
 #                       Unset: python3 if it imports torch, else build/torch-venv, created and
 #                       filled from PyPI on first use.
 #   MHFA_BUILD_DIR      build folder (default build/).
-#   MHFA_TORCH_THREADS  CPU threads for PyTorch on CPU (default 2; also --threads).
+#   MHFA_TORCH_THREADS  CPU threads for PyTorch and the peers on CPU (default 2; also --threads).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,9 +34,10 @@ runs=""
 short=""
 chart=""
 threads="${MHFA_TORCH_THREADS:-2}"
+peers="all"
 
 usage() {
-    sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -41,6 +48,8 @@ while [[ $# -gt 0 ]]; do
         --threads) threads="$2"; shift 2 ;;
         --short) short=1; shift ;;
         --chart) chart="$2"; shift 2 ;;
+        --peers) peers="$2"; shift 2 ;;
+        --no-peers) peers="none"; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -78,13 +87,30 @@ torch_python() {
     echo "$venv/bin/python"
 }
 
+# pip-installs what the CPU peers import, when PyTorch runs on CPU; a failure is only reported.
+peer_packages() {
+    local missing=() pkg
+    if [[ "$peers" == none ]] || "$py" -c 'import torch; exit(not torch.cuda.is_available())'; then
+        return 0
+    fi
+    for pkg in openvino onnxruntime onnx onnxscript; do
+        "$py" -c "import $pkg" 2>/dev/null || missing+=("$pkg")
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then return 0; fi
+    echo "== installing ${missing[*]} for the CPU peers ($py -m pip)" >&2
+    if ! "$py" -m pip install "${missing[@]}" >&2; then
+        echo "bench.sh: pip install ${missing[*]} failed; the peers that need them report it" >&2
+    fi
+}
+
 progress_run building build_bench
 py="$(progress_run "finding PyTorch" torch_python)"
+progress_run "installing peers" peer_packages
 mkdir -p "$work"
 rm -f "$work"/*.bin "$work"/mhfa.json "$work"/torch.json
 
 mhfa_args=(--dump "$work" --json "$work/mhfa.json")
-torch_args=(--dump "$work" --json "$work/torch.json" --threads "$threads")
+torch_args=(--dump "$work" --json "$work/torch.json" --threads "$threads" --peers "$peers")
 if [[ -n "$cases" ]]; then mhfa_args+=(--cases "$cases"); fi
 if [[ -n "$runs" ]]; then
     mhfa_args+=(--runs "$runs")
@@ -99,7 +125,7 @@ echo "== bench_torch.py ($py)" >&2
 progress_run pytorch "$py" "$root/tools/bench_torch.py" "${torch_args[@]}" || status=$?
 [[ -f "$work/torch.json" ]] || echo "[]" >"$work/torch.json"
 
-# Merge both sides per case, print the table and write the JSON list.
+# Merge both sides per case, print the tables and write the JSON list.
 "$py" - "$work/mhfa.json" "$work/torch.json" "$json" <<'EOF'
 import datetime, json, sys
 
@@ -111,12 +137,16 @@ for m in mhfa:
     t = torch_by_case.get(m["case"], {})
     row = dict(m)
     row.update({k: v for k, v in t.items() if k != "date"})
-    row.setdefault("mhfa_ms", None)
-    row.setdefault("torch_ms", None)
-    row.setdefault("mhfa_peak_bytes", None)
-    row.setdefault("max_abs_diff", None)
+    for key in ("mhfa_ms", "torch_ms", "mhfa_peak_bytes", "max_abs_diff", "mhfa_err64"):
+        row.setdefault(key, None)
     row["ratio"] = (row["torch_ms"] / row["mhfa_ms"]
                     if row["mhfa_ms"] and row["torch_ms"] else None)
+    for p in row.get("peers", []):  # peer ms / mhfa ms, as ratio
+        p["ratio"] = p["ms"] / row["mhfa_ms"] if p["ms"] and row["mhfa_ms"] else None
+    f32 = [p for p in row.get("peers", []) if p["precision"] == "f32" and p["ms"]]
+    best = min(f32, key=lambda p: p["ms"]) if f32 else {}
+    row["best_f32_peer"], row["best_f32_ms"] = best.get("name"), best.get("ms")
+    row["best_f32_ratio"] = best.get("ratio")
     row["date"] = date
     rows.append(row)
 
@@ -124,14 +154,39 @@ def cell(v, fmt):
     return "-" if v is None else format(v, fmt)
 
 head = ("case", "device", "mhfa_ms", "torch_ms", "ratio", "TFLOP/s", "mhfa_peak_bytes",
-        "max_abs_diff")
-print("%-15s %-34s %10s %10s %7s %8s %15s %12s  %s" % (head + ("note",)))
+        "max_abs_diff", "mhfa_err64", "best_f32_peer", "vs_best")
+line = "%-15s %-34s %10s %10s %7s %8s %15s %12s %10s %-16s %7s  %s"
+print(line % (head + ("note",)))
 for r in rows:
     note = r.get("error") or r.get("note", "")
-    print("%-15s %-34s %10s %10s %7s %8s %15s %12s  %s" % (
+    print(line % (
         r["case"], r["device"][:34], cell(r["mhfa_ms"], ".3f"), cell(r["torch_ms"], ".3f"),
         cell(r["ratio"], ".2f"), cell(r.get("tflops"), ".4f"), cell(r["mhfa_peak_bytes"], "d"),
-        cell(r["max_abs_diff"], ".2e"), note))
+        cell(r["max_abs_diff"], ".2e"), cell(r["mhfa_err64"], ".2e"),
+        r["best_f32_peer"] or "-", cell(r["best_f32_ratio"], ".2f"), note))
+
+# One table per case with peers: ratio = ms / mhfa ms (above 1: mhfa is faster).
+for r in rows:
+    if not r.get("peers"):
+        continue
+    print("\n== %s: mhfa and its CPU peers (ratio = ms / mhfa_ms; err64 = max error against "
+          "float64; * = best float32 peer)" % r["case"])
+    peer_line = " %1s %-17s %-9s %10s %7s %10s  %s"
+    print(peer_line % ("", "name", "precision", "ms", "ratio", "err64", "status"))
+    mhfa_status = "error: " + r["error"] if r.get("error") else "ok"
+    print(peer_line % ("", "mhfa", "f32", cell(r["mhfa_ms"], ".3f"), "1.00" if r["mhfa_ms"]
+                       else "-", cell(r["mhfa_err64"], ".2e"), mhfa_status))
+    for p in r["peers"]:
+        status = "error: " + p["error"] if p["status"] == "error" else p["status"]
+        print(peer_line % ("*" if p["name"] == r["best_f32_peer"] else "", p["name"],
+                           p["precision"] or "-", cell(p["ms"], ".3f"), cell(p["ratio"], ".2f"),
+                           cell(p["err64"], ".2e"), status))
+    if r["best_f32_peer"]:
+        print("   best float32 peer: %s, %s ms, ratio %s" % (
+            r["best_f32_peer"], cell(r["best_f32_ms"], ".3f"), cell(r["best_f32_ratio"], ".2f")))
+notes = dict.fromkeys(r["peers_note"] for r in rows if r.get("peers_note"))
+for n in notes:
+    print("# " + n)
 with open(sys.argv[3], "w") as f:
     json.dump(rows, f, indent=1)
 print("# torch: %s; JSON: %s" % (rows[0].get("torch_device", "-") if rows else "-", sys.argv[3]))

@@ -6,6 +6,8 @@ the mask and mhfa's output), builds the MultiHeadFlashAttention layer in PyTorch
 docs/semantics.md, times one module call (median of --runs after warm-up, inputs already
 on the device, under torch.no_grad()) and reports max |mhfa - torch| on the same numbers.
 CUDA if available (CUDA events, TF32 off), else CPU with --threads threads (wall clock).
+On CPU it also runs the peers of tools/bench_peers.py (--peers) on the same module and inputs,
+timed the same way, and gives every output's error against a float64 evaluation.
 """
 import argparse
 import datetime
@@ -20,6 +22,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import bench_peers
 
 MAGIC = b"MHFABNC1"
 HEADER = struct.Struct("<8s32s16i")
@@ -178,6 +182,14 @@ def run_case(path, device, args):
     }
     if device.type == "cuda":
         result["torch_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    if args.peers and device.type == "cuda":
+        result["peers_note"] = "peers skipped: PyTorch runs on CUDA, the peers are CPU only"
+    elif args.peers:
+        ref64 = bench_peers.reference(hdr, data)
+        result["mhfa_err64"] = bench_peers.error64(data["out"], ref64)
+        result["peers"] = bench_peers.run(
+            args.peers, hdr["name"], module, data, ref64, (ms, out),
+            lambda call: time_calls(call, device, args.warmup, args.runs)[0], args.threads)
     return result
 
 
@@ -190,7 +202,15 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2, help="CPU threads (CPU only)")
     p.add_argument("--device", default="", help="cuda or cpu (default: cuda if available)")
     p.add_argument("--json", help="write the results here as a JSON list")
-    return p.parse_args()
+    p.add_argument("--peers", default="all",
+                   help="CPU peers, comma-separated, 'all' or 'none' (CPU only): "
+                   + ", ".join(bench_peers.NAMES))
+    args = p.parse_args()
+    try:
+        args.peers = bench_peers.select(args.peers)
+    except ValueError as e:
+        p.error(str(e))
+    return args
 
 
 def main():
@@ -214,6 +234,12 @@ def main():
         r = run_case(path, device, args)
         print(f"case={r['case']} torch_ms={r['torch_ms']:.4f} max_abs_diff={r['max_abs_diff']:.3g}"
               f" torch_device=\"{r['torch_device']}\"", flush=True)
+        for peer in r.get("peers", []):
+            ms = "-" if peer["ms"] is None else f"{peer['ms']:.4f}"
+            err = "-" if peer["err64"] is None else f"{peer['err64']:.3g}"
+            print(f"case={r['case']} peer={peer['name']} precision={peer['precision'] or '-'}"
+                  f" ms={ms} err64={err} status={peer['status']}"
+                  + (f" error=\"{peer['error']}\"" if peer["error"] else ""), flush=True)
         results.append(r)
     if args.json:
         with open(args.json, "w") as f:
