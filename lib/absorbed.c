@@ -49,7 +49,7 @@ mhfa_status mhfa_build_absorbed(mhfa_module *m) {
         status = try_group(m, group, keys, &fits);
     /* Not fitting is no failure: the usual path stays. Nor is a failed build unless a tuning file
      * asked for the kernel (the build log stays in the context's message). */
-    if (status == MHFA_ERROR_BUILD_FAILED && !plan->absorbed_asked) {
+    if (status == MHFA_ERROR_BUILD_FAILED && plan->absorbed_source != MHFA_FROM_TUNING_FILE) {
         m->kernels.absorbed = NULL;
         status = MHFA_SUCCESS;
     }

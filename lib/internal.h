@@ -86,6 +86,9 @@ int mhfa_cache_dir(char *dir, size_t size);
 /* ---- the plan (plan.c; its types in plan.h) ---- */
 /* The module's kernels for head_dim on this device: the tuning file, then the built-in table. */
 void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *plan);
+/* The tuning file the lookup reads (MHFA_TUNING_FILE, else tuning.txt in the cache folder) into
+ * path; 0 when none is named (the cache folder off). The file need not exist. */
+int mhfa_plan_tuning_file(char *path, size_t size);
 /* Tiled projection size number i (largest first) for where the chosen projection does not fit;
  * 0 past the last. */
 int mhfa_plan_tiled_fallback(size_t i, mhfa_tiled_tile *tile);

@@ -119,6 +119,7 @@ static void parse_absorbed(const char *value, int from_file, mhfa_plan *p) {
         return;
     if (strcmp(value, "off") == 0) {
         if (!p->absorbed_mode) p->absorbed_mode = MHFA_ABSORBED_OFF;
+        if (from_file) p->absorbed_source = MHFA_FROM_TUNING_FILE;
         return;
     }
     int group = 0, keys = 0, always = strncmp(value, "always", 6) == 0;
@@ -130,16 +131,19 @@ static void parse_absorbed(const char *value, int from_file, mhfa_plan *p) {
         return;
     }
     if (always && !p->absorbed_mode) p->absorbed_mode = MHFA_ABSORBED_ALWAYS;
-    if (from_file) p->absorbed_asked = 1;
+    if (from_file) p->absorbed_source = MHFA_FROM_TUNING_FILE;
 }
 
-static FILE *open_tuning_file(void) {
-    const char *path = getenv("MHFA_TUNING_FILE");
-    if (path && path[0]) return fopen(path, "r");
-    char dir[4000], file[4100];
-    if (!mhfa_cache_dir(dir, sizeof dir)) return NULL;
-    snprintf(file, sizeof file, "%s/tuning.txt", dir);
-    return fopen(file, "r");
+int mhfa_plan_tuning_file(char *path, size_t size) {
+    const char *named = getenv("MHFA_TUNING_FILE");
+    char dir[4000];
+    if (named && named[0])
+        snprintf(path, size, "%s", named);
+    else if (mhfa_cache_dir(dir, sizeof dir))
+        snprintf(path, size, "%s/tuning.txt", dir);
+    else
+        return 0;
+    return 1;
 }
 
 /* Built in: devices measured with tools/mhfa-tune and mhfa-bench (BENCHMARKS.md), then the
@@ -196,10 +200,14 @@ static void apply_line(const mhfa_context *ctx, char *line, int from_file, int h
     char *fields[4];
     int n = split(line, fields, 4);
     if (n < 3 || !line_is_about(ctx, fields[0], !from_file)) return;
-    if (n == 3 && strcmp(fields[1], "projection") == 0) parse_projection(fields[2], &p->projection);
+    const mhfa_plan_source source = from_file ? MHFA_FROM_TUNING_FILE : MHFA_FROM_TABLE;
+    if (n == 3 && strcmp(fields[1], "projection") == 0 && !p->projection.variant) {
+        parse_projection(fields[2], &p->projection);
+        if (p->projection.variant) p->projection.source = source;
+    }
     if (n == 3 && strcmp(fields[1], "decode") == 0 && !p->decode_chunk) {
         int chunk = atoi(fields[2]);
-        if (positive(chunk)) p->decode_chunk = chunk;
+        if (positive(chunk)) p->decode_chunk = chunk, p->decode_source = source;
     }
     if (n == 3 && strcmp(fields[1], "absorbed") == 0) parse_absorbed(fields[2], from_file, p);
     mhfa_attention_choice *c = NULL;
@@ -208,6 +216,7 @@ static void apply_line(const mhfa_context *ctx, char *line, int from_file, int h
     if (n == 4 && strcmp(fields[1], "manual") == 0) c = &p->manual;
     if (!c || c->variant) return;
     parse_attention(fields[2], fields[3], head_dim, c);
+    if (c->variant) c->source = source;
     /* The table's tiled rows are sized to the device's local memory. */
     if (!from_file && c->variant == MHFA_ATTEND_TILED) {
         int fitting = tiled_block_k(ctx, head_dim);
@@ -217,8 +226,8 @@ static void apply_line(const mhfa_context *ctx, char *line, int from_file, int h
 
 void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *p) {
     memset(p, 0, sizeof *p);
-    char line[512];
-    FILE *f = open_tuning_file();
+    char line[512], path[4200];
+    FILE *f = mhfa_plan_tuning_file(path, sizeof path) ? fopen(path, "r") : NULL;
     if (f) {
         while (fgets(line, sizeof line, f)) {
             char *hash = strchr(line, '#');
@@ -255,11 +264,8 @@ int mhfa_plan_tiled_fallback(size_t i, mhfa_tiled_tile *tile) {
 
 /* ---- per forward ---- */
 
-/* One or two queries against at least two chunks of keys: the decode kernels, which spread the
- * keys over work-items where the usual kernels would have one or two work-items per head. */
-enum { DECODE_MAX_QUERIES = 2, DECODE_MIN_CHUNKS = 2 };
-/* The absorbed path where it needs at most 1 / ABSORBED_MIN_SAVING of the usual multiply-adds. */
-#define ABSORBED_MIN_SAVING 2.0
+/* The decode kernels (MHFA_DECODE_*, plan.h) spread the keys over work-items where the usual
+ * kernels would have one or two work-items per head. */
 
 static int absorbed_saves_work(const mhfa_module *m, int n_query, int graph_size) {
     double din = m->cfg.input_dim, e = m->cfg.embed_dim, h = m->cfg.n_heads, d = m->head_dim;
@@ -268,7 +274,7 @@ static int absorbed_saves_work(const mhfa_module *m, int n_query, int graph_size
      * context, output. */
     double usual = nq * din * e + 2.0 * nk * din * e + 2.0 * h * nq * nk * d + nq * e * e;
     double absorbed = nq * (3.0 * din * e + 2.0 * h * nk * din + e * e);
-    return ABSORBED_MIN_SAVING * absorbed <= usual;
+    return MHFA_ABSORBED_MIN_SAVING * absorbed <= usual;
 }
 
 mhfa_forward_plan mhfa_plan_for_forward(const mhfa_module *m, int n_query, int graph_size,
@@ -294,8 +300,8 @@ mhfa_forward_plan mhfa_plan_for_forward(const mhfa_module *m, int n_query, int g
         f.route = MHFA_ROUTE_APPLICATION;
         return f;
     }
-    if (!cfg->store_attn_weights && k->decode_partial && n_query <= DECODE_MAX_QUERIES &&
-        graph_size >= DECODE_MIN_CHUNKS * m->plan.decode_chunk) {
+    if (!cfg->store_attn_weights && k->decode_partial && n_query <= MHFA_DECODE_MAX_QUERIES &&
+        graph_size >= MHFA_DECODE_MIN_CHUNKS * m->plan.decode_chunk) {
         f.route = MHFA_ROUTE_DECODE;
         return f;
     }

@@ -4,6 +4,12 @@
 #ifndef MHFA_PLAN_H
 #define MHFA_PLAN_H
 
+/* Where a choice came from, for whoever asks why (mhfa-info). */
+typedef enum mhfa_plan_source {
+    MHFA_FROM_TABLE = 0,  /* the built-in table (a device's row or a generic one) */
+    MHFA_FROM_TUNING_FILE /* a line of the tuning file */
+} mhfa_plan_source;
+
 typedef enum mhfa_projection_variant {
     MHFA_PROJECT_NONE = 0, /* not chosen (a lookup always chooses one) */
     MHFA_PROJECT_TILED,    /* project_tiled.cl: tiles in local memory (GPUs) */
@@ -28,6 +34,7 @@ typedef struct mhfa_vector_tile {
 
 typedef struct mhfa_projection_choice {
     mhfa_projection_variant variant;
+    mhfa_plan_source source;
     mhfa_tiled_tile tiled; /* each used by its variant only */
     mhfa_mma_tile mma;
     mhfa_vector_tile vector;
@@ -43,6 +50,7 @@ typedef enum mhfa_attention_variant {
 
 typedef struct mhfa_attention_choice {
     mhfa_attention_variant variant;
+    mhfa_plan_source source;
     int block_q;   /* tiled, wide: queries (work-items) per group */
     int block_k;   /* tiled, vector, mma: keys a step */
     int warps;     /* mma: warps of 16 queries per group */
@@ -63,10 +71,17 @@ typedef struct mhfa_plan { /* a module's kernels, from mhfa_plan_lookup */
     mhfa_attention_choice manual;       /* the manual path (weights stored); NONE: flash */
     mhfa_attention_choice fallback;     /* where a choice does not fit the device */
     int decode_chunk;                   /* keys per work-item of attention_decode.cl */
+    mhfa_plan_source decode_source;
     mhfa_absorbed_mode absorbed_mode;
     int absorbed_group, absorbed_keys; /* attention_absorbed.cl's GROUP and KEYS */
-    int absorbed_asked; /* a tuning file asked for it: a failed build is then an error */
+    mhfa_plan_source absorbed_source;  /* the tuning file's: a failed build is then an error */
 } mhfa_plan;
+
+/* The per-forward rules (plan.c): one or two queries against at least two chunks of keys take
+ * the decode kernels; the absorbed path where it needs at most 1 / MHFA_ABSORBED_MIN_SAVING of
+ * the usual multiply-adds. */
+enum { MHFA_DECODE_MAX_QUERIES = 2, MHFA_DECODE_MIN_CHUNKS = 2 };
+#define MHFA_ABSORBED_MIN_SAVING 2.0
 
 /* What the mask argument of an attention kernel holds; the values are common.cl's MASK_*. */
 typedef enum mhfa_mask_kind {

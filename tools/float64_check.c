@@ -1,4 +1,4 @@
-/* The float64 comparison behind mhfa-run's error line. */
+/* The float64 comparison behind mhfa-run's error line and mhfa-info --check. */
 #include "float64_check.h"
 
 #include "reference.h"

@@ -1,5 +1,6 @@
-/* mhfa-run's accuracy check: mhfa's float32 output on the first instances of a forward against
- * tests/reference.c's float64 evaluation of the same layer. */
+/* The tools' accuracy check (mhfa-run's error line, mhfa-info --check): mhfa's float32 output on
+ * the first instances of a forward against tests/reference.c's float64 evaluation of the same
+ * layer. */
 #ifndef MHFA_TOOLS_FLOAT64_CHECK_H
 #define MHFA_TOOLS_FLOAT64_CHECK_H
 
