@@ -99,10 +99,11 @@ static int output_may_alias_input(const forward_io *io) {
 /* The output buffer is not read until the output projection, which no longer needs V: V can
  * live there (one scratch buffer less at the peak) when the output holds it and the built-in
  * core and projections are used. */
-static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io) {
+static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io,
+                            int output_may_alias) {
     size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim * sizeof(float);
     return !mhfa_uses_application_core(&m->cfg) && m->kernels.projection != MHFA_PROJECT_CLBLAST &&
-           !output_may_alias_input(io) && mem_size(io->out) >= v_bytes;
+           !output_may_alias && mem_size(io->out) >= v_bytes;
 }
 
 /* Q, K and V in the per-head layout, or rows-major: one launch for self-attention, two for
@@ -216,13 +217,14 @@ static mhfa_status enqueue_absorbed_forward(mhfa_module *m, int batch, int n_que
 static mhfa_status enqueue_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                    forward_io *io) {
     const mhfa_config *cfg = &m->cfg;
+    const int may_alias = output_may_alias_input(io);
     const mhfa_forward_plan plan =
-        mhfa_plan_for_forward(m, n_query, graph_size, io->mask != NULL, output_may_alias_input(io));
+        mhfa_plan_for_forward(m, n_query, graph_size, io->mask != NULL, may_alias);
     io->layout.kind = plan.mask_kind;
     if (plan.route == MHFA_ROUTE_ABSORBED)
         return enqueue_absorbed_forward(m, batch, n_query, graph_size, io);
     const int given = plan.mask_kind == MHFA_MASK_GIVEN;
-    int values_elsewhere = values_in_output(m, batch, graph_size, io);
+    int values_elsewhere = values_in_output(m, batch, graph_size, io, may_alias);
     mhfa_status status = reserve_scratch(m, batch, n_query, graph_size,
                                          given ? 1 : io->layout.count, values_elsewhere);
     if (status != MHFA_SUCCESS) return status;
