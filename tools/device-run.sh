@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 out="${OUT:-/tmp/out}"
 mkdir -p "$out"
 source .device/gpu-env.sh > "$out/platforms.txt" 2>&1
+# The carried packages' .pc files name /usr, but they lie under gpu-env.sh's root; CMake's
+# imported targets refuse include folders that do not exist (cJSON's).
+export PKG_CONFIG_SYSROOT_DIR=/tmp/mhfa-root
 export MHFA_DEVICE="${MHFA_DEVICE:-nvidia}" MHFA_TORCH_PYTHON="${MHFA_TORCH_PYTHON:-python3}"
 build=build-gpu
 cmake -S . -B "$build" -G Ninja -DMHFA_TEST_DEVICE="$MHFA_DEVICE" > "$out/build.txt" 2>&1 &&
