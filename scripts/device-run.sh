@@ -2,7 +2,7 @@
 # On the GPU machine (through the device tool): build, run the tests on the GPU, run the
 # benchmark (and check its outputs against float64) and the demo, and leave everything under
 # $OUT. Steps are chosen by arguments:
-#   tools/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
+#   scripts/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
 # Needs .device/ carried with the call: gpu-env.sh, which unpacks the Debian packages in
 # .device/debs (OpenCL headers, ICD loader, CLBlast, cJSON, CMocka) and sets the paths to them.
 set -uo pipefail
