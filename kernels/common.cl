@@ -14,7 +14,7 @@
 
 /* exp for the softmax. Where the host passes MHFA_NATIVE_EXP (NVIDIA GPUs), native_exp: there it
  * is the ex2.approx instruction (a few ulp; exp(-inf) = 0), against a longer sequence for exp,
- * with the same error against float64 (BENCHMARKS.md). Elsewhere native_exp's accuracy is the
+ * with the same error against float64. Elsewhere native_exp's accuracy is the
  * implementation's choice, so exp. */
 #ifdef MHFA_NATIVE_EXP
 #define SOFTMAX_EXP(x) native_exp(x)
@@ -80,7 +80,7 @@ inline int may_attend(__global const uchar *keep, int mask_kind, int4 stride, in
 /* The per-head tensors (q, k, v and the attention's output) are [batch][n_heads][len][HEAD_DIM],
  * or with ROWS_LAYOUT [batch][len][n_heads][HEAD_DIM], each position's heads side by side: the
  * tiled projection wrote that faster at head_dim 16, but kernels that load a head's rows at once
- * read it slower, so a tuning line chooses it per kernel (BENCHMARKS.md). HEAD_ROWS is a head's
+ * read it slower, so a tuning line chooses it per kernel. HEAD_ROWS is a head's
  * first row and ROW_STRIDE the step from one of its rows to the next; both need n_heads. */
 #ifndef ROWS_LAYOUT
 #define ROWS_LAYOUT 0

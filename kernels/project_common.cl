@@ -55,7 +55,7 @@ inline void fill_row_offsets(__local long *x_rows, int x_heads, int m0, int rows
  * columns in w_t. The host passes VECTOR_RUNS when that is safe: in_features, ld_w, col0,
  * out_width, HEAD_DIM, TILE_K and TILE_N all multiples of 4, so that a run is 16-byte aligned and
  * never crosses a head, an edge or an output. Then runs are float4, one wide access instead of
- * four (BENCHMARKS.md). */
+ * four. */
 #if VECTOR_RUNS
 #define RUN 4
 typedef float4 run_t;
