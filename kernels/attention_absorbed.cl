@@ -100,6 +100,9 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
     __local float kept[KEYS * N_HEADS];  /* the same after dropout */
     __local float bias_dot[N_HEADS], running_max[N_HEADS], correction[N_HEADS];
     __local float total[N_HEADS], kept_total[N_HEADS];
+    CHECK_LOCAL_BYTES(sizeof qs + sizeof qt + sizeof xs + sizeof probs + sizeof kept +
+                      sizeof bias_dot + sizeof running_max + sizeof correction + sizeof total +
+                      sizeof kept_total);
 
     /* Q projection. */
     load_row(query_in + (size_t)row * IN_DIM, IN_DIM, xs);

@@ -101,6 +101,7 @@ __kernel void mma_attention(ATTENTION_ARGS) {
     __local uint ks_tiles[2 * KS_TILE] __attribute__((aligned(16)));
     __local uint vs_tiles[2 * VS_TILE] __attribute__((aligned(16)));
     __local float scratch[MMA_SCRATCH];
+    CHECK_LOCAL_BYTES(sizeof ks_tiles + sizeof vs_tiles + sizeof scratch);
     const int tid = get_local_id(0), lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;
     const int row0 = get_group_id(0) * 16 * WARPS + (tid >> 5) * 16 + g, row1 = row0 + 8;

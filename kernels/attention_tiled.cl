@@ -12,9 +12,10 @@
  * Rows are handled as VW-wide vectors (float4 when HEAD_DIM allows), so that local memory is read
  * 16 bytes at a time.
  * Inputs q, k, v and out in the per-head layout (common.cl: HEAD_ROWS, ROW_STRIDE).
- * Work-group: BLOCK_Q work-items; grid: (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
-#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(BLOCK_K)
-#error "attention_tiled.cl is built with -D HEAD_DIM, BLOCK_Q and BLOCK_K"
+ * Work-group: BLOCK_Q work-items; grid: (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads).
+ * STORE_WEIGHTS picks the kernel a program holds, so that each checks its own local memory. */
+#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(BLOCK_K) || !defined(STORE_WEIGHTS)
+#error "attention_tiled.cl is built with -D HEAD_DIM, BLOCK_Q, BLOCK_K and STORE_WEIGHTS"
 #endif
 
 #define TILE_LOADS ((BLOCK_K * DV + BLOCK_Q - 1) / BLOCK_Q)
@@ -63,35 +64,52 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
     return tile_max;
 }
 
-/* The per-work-item setup both kernels share. */
-#define ATTENTION_SETUP                                                                            \
-    __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV];                                                  \
-    const int query = get_group_id(0) * BLOCK_Q + get_local_id(0);                                 \
-    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
-    const int active = query < n_query;                                                            \
-    const int row = active ? query : n_query - 1; /* idle work-items read a valid row */           \
-    const int dropout = dropout_p > 0.0f;                                                          \
-    vec qr[DV], acc[DV];                                                                           \
-    __global const float *q_row = HEAD_ROWS(q, batch, head, n_query) + row * ROW_STRIDE;           \
-    for (int c = 0; c < DV; c++) {                                                                 \
-        qr[c] = LOAD(c, q_row) * scale;                                                            \
-        acc[c] = (vec)(0.0f);                                                                      \
-    }                                                                                              \
-    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
-    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
-    const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
-    float s[BLOCK_K];                                                                              \
-    float m = -INFINITY, l = 0.0f
+/* Where one work-item's query lies: its (batch, head), its row (the last query for idle
+ * work-items, which read a valid row), and its head's keys and values. */
+typedef struct query_place {
+    int query, bh, batch, head, row, active;
+    ulong weight_row; /* the row's first weight in [batch][n_heads][n_query][graph_size] */
+    __global const float *k_head, *v_head;
+} query_place;
 
+/* The per-work-item setup both kernels share: the query's place, its scaled row in qr, and acc
+ * cleared. */
+inline query_place setup_query(__global const float *q, __global const float *k,
+                               __global const float *v, int n_heads, int n_query, int graph_size,
+                               float scale, vec *qr, vec *acc) {
+    query_place at;
+    at.query = get_group_id(0) * BLOCK_Q + get_local_id(0);
+    at.bh = get_group_id(1);
+    at.batch = at.bh / n_heads;
+    at.head = at.bh - at.batch * n_heads;
+    at.active = at.query < n_query;
+    at.row = at.active ? at.query : n_query - 1;
+    __global const float *q_row = HEAD_ROWS(q, at.batch, at.head, n_query) + at.row * ROW_STRIDE;
+    for (int c = 0; c < DV; c++) {
+        qr[c] = LOAD(c, q_row) * scale;
+        acc[c] = (vec)(0.0f);
+    }
+    at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
+    at.v_head = HEAD_ROWS(v, at.batch, at.head, graph_size);
+    at.weight_row = ((ulong)at.bh * n_query + at.row) * graph_size;
+    return at;
+}
+
+#if !STORE_WEIGHTS
 __kernel void tiled_attention(ATTENTION_ARGS) {
-    ATTENTION_SETUP;
+    __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV]; /* local memory: at kernel scope */
+    CHECK_LOCAL_BYTES(sizeof ks + sizeof vs);
+    vec qr[DV], acc[DV];
+    float s[BLOCK_K], m = -INFINITY, l = 0.0f;
+    const int dropout = dropout_p > 0.0f;
+    const query_place at = setup_query(q, k, v, n_heads, n_query, graph_size, scale, qr, acc);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
-        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
+        load_tile(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(
-            m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0));
+        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
+                                                at.batch, at.head, at.row, k0));
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
             const float correction = SOFTMAX_EXP(m - m_new);
             l *= correction;
@@ -101,7 +119,7 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
                 float p = SOFTMAX_EXP(s[r] - m_new);
                 l += p;
                 if (dropout && r < in_tile &&
-                    !dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset))
+                    !dropout_keeps(at.weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset))
                     p = 0.0f;
                 for (int c = 0; c < DV; c++)
                     acc[c] = MAC((vec)(p), vs[r][c], acc[c]);
@@ -110,25 +128,30 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
         }
     }
 
-    if (!active) return;
+    if (!at.active) return;
     float inv = l > 0.0f ? 1.0f / l : 0.0f;
     if (dropout) inv /= 1.0f - dropout_p;
-    __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
+    __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c] * inv, c, out_row);
 }
 
+#else
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
 __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
-    ATTENTION_SETUP;
+    __local vec ks[BLOCK_K][DV], vs[BLOCK_K][DV]; /* local memory: at kernel scope */
+    vec qr[DV], acc[DV];
+    float s[BLOCK_K], m = -INFINITY, l = 0.0f;
+    const int dropout = dropout_p > 0.0f;
+    const query_place at = setup_query(q, k, v, n_heads, n_query, graph_size, scale, qr, acc);
     /* Pass 1: the row's max and sum. */
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE);
-        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
+        load_tile(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(
-            m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0));
+        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
+                                                at.batch, at.head, at.row, k0));
         if (m_new != -INFINITY) {
             l *= SOFTMAX_EXP(m - m_new);
             for (int r = 0; r < BLOCK_K; r++)
@@ -139,20 +162,22 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
     /* Pass 2: the weights, stored (through local memory, so that each row's run of BLOCK_K
      * weights is written by adjacent work-items), then dropped out and applied to V. */
     __local float ps[BLOCK_Q][BLOCK_K + 1];
+    CHECK_LOCAL_BYTES(sizeof ks + sizeof vs + sizeof ps);
     const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     const float keep_scale = dropout ? 1.0f / (1.0f - dropout_p) : 1.0f;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile, and ps, are no longer read */
-        load_tile(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
+        load_tile(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, batch, head, row, k0);
+        tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride, at.batch, at.head, at.row,
+                    k0);
         for (int r = 0; r < BLOCK_K; r++) {
             float p = m == -INFINITY ? 0.0f : SOFTMAX_EXP(s[r] - m) * inv;
             ps[lid][r] = p;
             if (dropout && r < in_tile)
-                p = dropout_keeps(weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
+                p = dropout_keeps(at.weight_row + k0 + r, dropout_p, dropout_seed, dropout_offset)
                         ? p * keep_scale
                         : 0.0f;
             for (int c = 0; c < DV; c++)
@@ -162,11 +187,12 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
         for (int i = lid; i < BLOCK_Q * in_tile; i += BLOCK_Q) {
             int qq = i / in_tile, r = i - qq * in_tile;
             if (q0 + qq < n_query)
-                weights[((size_t)bh * n_query + q0 + qq) * graph_size + k0 + r] = ps[qq][r];
+                weights[((size_t)at.bh * n_query + q0 + qq) * graph_size + k0 + r] = ps[qq][r];
         }
     }
-    if (!active) return;
-    __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
+    if (!at.active) return;
+    __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c], c, out_row);
 }
+#endif

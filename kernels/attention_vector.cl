@@ -111,29 +111,43 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
     return vload16(0, f);
 }
 
-#define VECTOR_ATTENTION_SETUP                                                                     \
-    const int query0 = get_global_id(0) * LANES;                                                   \
-    const int bh = get_global_id(1), batch = bh / n_heads, head = bh - batch * n_heads;            \
-    if (query0 >= n_query) return;                                                                 \
-    const int dropout = dropout_p > 0.0f;                                                          \
-    __global const float *q_head = HEAD_ROWS(q, batch, head, n_query);                             \
-    float16 qt[HEAD_DIM], acc[HEAD_DIM], s[BLOCK_K];                                               \
-    for (int c = 0; c < HEAD_DIM; c++) {                                                           \
-        float lane[LANES];                                                                         \
-        for (int i = 0; i < LANES; i++)                                                            \
-            lane[i] = q_head[min(query0 + i, n_query - 1) * ROW_STRIDE + c];                       \
-        qt[c] = vload16(0, lane) * (scale * M_LOG2E_F);                                            \
-        acc[c] = (float16)(0.0f);                                                                  \
-    }                                                                                              \
-    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
-    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
-    const ulong row0 = ((ulong)bh * n_query + query0) * graph_size;                                \
-    __global const uchar *mask_row[LANES]; /* each query's row of the mask (lanes past the end:    \
-                                              the last) */                                         \
-    for (int i = 0; i < LANES && mask_kind != MASK_NONE; i++)                                      \
-        mask_row[i] =                                                                              \
-            keep + keep_offset(keep_stride, batch, head, min(query0 + i, n_query - 1), 0);         \
-    float16 m = (float16)(-INFINITY), l = (float16)(0.0f)
+/* Where one work-item's LANES queries lie: the first query, its (batch, head), its head's keys
+ * and values, and the first weight of its rows in [batch][n_heads][n_query][graph_size]. */
+typedef struct lanes_place {
+    int query0, bh, batch, head;
+    ulong row0;
+    __global const float *k_head, *v_head;
+} lanes_place;
+
+/* The setup both kernels share: the place, qt the scaled (log2 e) queries lane-wise, acc
+ * cleared, and mask_row each query's row of the mask (lanes past the end: the last). Call it
+ * only when query0 < n_query. */
+inline lanes_place setup_lanes(__global const float *q, __global const float *k,
+                               __global const float *v, __global const uchar *keep, int mask_kind,
+                               int4 keep_stride, int n_heads, int n_query, int graph_size,
+                               float scale, float16 *qt, float16 *acc,
+                               __global const uchar **mask_row) {
+    lanes_place at;
+    at.query0 = get_global_id(0) * LANES;
+    at.bh = get_global_id(1);
+    at.batch = at.bh / n_heads;
+    at.head = at.bh - at.batch * n_heads;
+    __global const float *q_head = HEAD_ROWS(q, at.batch, at.head, n_query);
+    for (int c = 0; c < HEAD_DIM; c++) {
+        float lane[LANES];
+        for (int i = 0; i < LANES; i++)
+            lane[i] = q_head[min(at.query0 + i, n_query - 1) * ROW_STRIDE + c];
+        qt[c] = vload16(0, lane) * (scale * M_LOG2E_F);
+        acc[c] = (float16)(0.0f);
+    }
+    at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
+    at.v_head = HEAD_ROWS(v, at.batch, at.head, graph_size);
+    at.row0 = ((ulong)at.bh * n_query + at.query0) * graph_size;
+    for (int i = 0; i < LANES && mask_kind != MASK_NONE; i++)
+        mask_row[i] =
+            keep + keep_offset(keep_stride, at.batch, at.head, min(at.query0 + i, n_query - 1), 0);
+    return at;
+}
 
 /* Writes lane i of the per-query result vectors (acc[c] * inv) to query0 + i. */
 inline void store_rows(__global float *out_head, size_t row_stride, int n_query, int query0,
@@ -147,9 +161,14 @@ inline void store_rows(__global float *out_head, size_t row_stride, int n_query,
 }
 
 __kernel void vector_attention(ATTENTION_ARGS) {
-    VECTOR_ATTENTION_SETUP;
+    if (get_global_id(0) * LANES >= n_query) return;
+    float16 qt[HEAD_DIM], acc[HEAD_DIM], s[BLOCK_K], m = (float16)(-INFINITY), l = (float16)(0.0f);
+    __global const uchar *mask_row[LANES];
+    const int dropout = dropout_p > 0.0f;
+    const lanes_place at = setup_lanes(q, k, v, keep, mask_kind, keep_stride, n_heads, n_query,
+                                       graph_size, scale, qt, acc, mask_row);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
-        const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
+        const float16 m_new = fmax(m, block_scores(s, qt, at.k_head, ROW_STRIDE, graph_size, k0,
                                                    mask_row, mask_kind, keep_stride.w));
         /* Lanes with nothing attendable yet keep m = -inf: no rescale, weights 0. */
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
@@ -168,9 +187,9 @@ __kernel void vector_attention(ATTENTION_ARGS) {
                 p[j] = present ? exp2(s[min(r, BLOCK_K - 1)] - base) : (float16)(0.0f);
                 l += p[j]; /* 0 where s is -inf */
                 if (dropout && present)
-                    p[j] *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
+                    p[j] *= dropout_mask(at.row0, graph_size, k0 + r, dropout_p, dropout_seed,
                                          dropout_offset);
-                v_row[j] = v_head + (size_t)min(k0 + r, graph_size - 1) * ROW_STRIDE;
+                v_row[j] = at.v_head + (size_t)min(k0 + r, graph_size - 1) * ROW_STRIDE;
             }
             for (int c = 0; c < HEAD_DIM; c++) {
                 float16 a = acc[c];
@@ -184,14 +203,20 @@ __kernel void vector_attention(ATTENTION_ARGS) {
     }
     float16 inv = select(1.0f / l, (float16)(0.0f), l == 0.0f);
     if (dropout) inv /= 1.0f - dropout_p;
-    store_rows(HEAD_ROWS(out, batch, head, n_query), ROW_STRIDE, n_query, query0, acc, inv);
+    store_rows(HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, n_query, at.query0, acc,
+               inv);
 }
 
 /* weights: [batch][n_heads][n_query][graph_size], written before dropout. */
 __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
-    VECTOR_ATTENTION_SETUP;
+    if (get_global_id(0) * LANES >= n_query) return;
+    float16 qt[HEAD_DIM], acc[HEAD_DIM], s[BLOCK_K], m = (float16)(-INFINITY), l = (float16)(0.0f);
+    __global const uchar *mask_row[LANES];
+    const int dropout = dropout_p > 0.0f;
+    const lanes_place at = setup_lanes(q, k, v, keep, mask_kind, keep_stride, n_heads, n_query,
+                                       graph_size, scale, qt, acc, mask_row);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 1: m and l */
-        const float16 m_new = fmax(m, block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0,
+        const float16 m_new = fmax(m, block_scores(s, qt, at.k_head, ROW_STRIDE, graph_size, k0,
                                                    mask_row, mask_kind, keep_stride.w));
         const int16 empty = isinf(m_new) & (m_new < 0.0f);
         const float16 base = select(m_new, (float16)(0.0f), empty);
@@ -204,22 +229,23 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
     const float16 base = select(m, (float16)(0.0f), empty);
     const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
-        block_scores(s, qt, k_head, ROW_STRIDE, graph_size, k0, mask_row, mask_kind, keep_stride.w);
+        block_scores(s, qt, at.k_head, ROW_STRIDE, graph_size, k0, mask_row, mask_kind,
+                     keep_stride.w);
         for (int r = 0; r < BLOCK_K && k0 + r < graph_size; r++) {
             float16 p = exp2(s[r] - base) * inv;
             float lane[LANES];
             vstore16(p, 0, lane);
-            for (int i = 0; i < LANES && query0 + i < n_query; i++)
-                weights[row0 + (ulong)i * graph_size + k0 + r] = lane[i];
+            for (int i = 0; i < LANES && at.query0 + i < n_query; i++)
+                weights[at.row0 + (ulong)i * graph_size + k0 + r] = lane[i];
             if (dropout)
-                p *= dropout_mask(row0, graph_size, k0 + r, dropout_p, dropout_seed,
+                p *= dropout_mask(at.row0, graph_size, k0 + r, dropout_p, dropout_seed,
                                   dropout_offset) /
                      (1.0f - dropout_p);
-            __global const float *v_row = v_head + (size_t)(k0 + r) * ROW_STRIDE;
+            __global const float *v_row = at.v_head + (size_t)(k0 + r) * ROW_STRIDE;
             for (int c = 0; c < HEAD_DIM; c++)
                 acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
         }
     }
-    store_rows(HEAD_ROWS(out, batch, head, n_query), ROW_STRIDE, n_query, query0, acc,
+    store_rows(HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, n_query, at.query0, acc,
                (float16)(1.0f));
 }

@@ -11,9 +11,10 @@
  * A query whose keys are all masked keeps m = -inf and l = 0: its weights and output are 0.
  * Layouts as in attention_tiled.cl. Work-group: BLOCK_Q work-items (a multiple of 32, as the
  * weights are written 32 keys a step); TILE_KEYS a multiple of 32. Grid:
- * (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). */
-#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(TILE_KEYS)
-#error "attention_wide.cl is built with -D HEAD_DIM, BLOCK_Q and TILE_KEYS"
+ * (ceil(n_query / BLOCK_Q) * BLOCK_Q, batch * n_heads). STORE_WEIGHTS picks the kernel a program
+ * holds, so that each checks its own local memory. */
+#if !defined(HEAD_DIM) || !defined(BLOCK_Q) || !defined(TILE_KEYS) || !defined(STORE_WEIGHTS)
+#error "attention_wide.cl is built with -D HEAD_DIM, BLOCK_Q, TILE_KEYS and STORE_WEIGHTS"
 #endif
 
 #define ROW        (DV + 1) /* K's and Q's rows in local memory, in vecs: padded across banks */
@@ -176,43 +177,74 @@ inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p,
 #endif
 }
 
-/* The per-work-item setup both kernels share; QS: the vectors of qs (the group's queries). */
-#define WIDE_SETUP(QS)                                                                             \
-    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV], qs[QS];                                   \
-    __local uint bits[BLOCK_Q * WORDS];                                                            \
-    const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;                               \
-    const int bh = get_group_id(1), batch = bh / n_heads, head = bh - batch * n_heads;             \
-    const int row = min(q0 + lid, n_query - 1); /* idle work-items read a valid row */             \
-    const int dropout = dropout_p > 0.0f;                                                          \
-    const ulong weight_row = ((ulong)bh * n_query + row) * graph_size;                             \
-    __global const float *k_head = HEAD_ROWS(k, batch, head, graph_size);                          \
-    __global const float *v_head = HEAD_ROWS(v, batch, head, graph_size);                          \
-    vec qr[DV], acc[DV];                                                                           \
-    read_queries(qr, qs, QS > 1, HEAD_ROWS(q, batch, head, n_query), ROW_STRIDE, q0, n_query,      \
-                 scale);                                                                           \
-    for (int c = 0; c < DV; c++)                                                                   \
-        acc[c] = (vec)(0.0f);                                                                      \
-    float m = -INFINITY, l = 0.0f
+/* Where one work-item's query lies: its place in the group, the group's first query, the
+ * (batch, head), its row's first weight, and the head's keys and values. */
+typedef struct wide_place {
+    int lid, q0, bh, batch, head;
+    ulong weight_row;
+    size_t row_stride; /* ROW_STRIDE, which needs n_heads */
+    __global const float *k_head, *v_head;
+} wide_place;
 
-/* Every tile of keys through attend_tile; the last stays in local memory. */
-#define WIDE_PASS                                                                                  \
-    for (int k0 = 0; k0 < graph_size; k0 += TILE_KEYS) {                                           \
-        const int in_tile = min(TILE_KEYS, graph_size - k0);                                       \
-        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */                    \
-        load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);                                \
-        load_keep_bits(bits, keep, mask_kind, keep_stride, batch, head, q0, n_query, k0, in_tile); \
-        barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-        attend_tile(qr, ks, vs, bits + lid * WORDS, in_tile, acc, &m, &l, dropout, dropout_p,      \
-                    dropout_seed, dropout_offset, weight_row + k0);                                \
-    }
-
-__kernel void wide_attention(ATTENTION_ARGS) {
-    WIDE_SETUP(ROWS_LAYOUT ? BLOCK_Q * ROW : 1);
-    WIDE_PASS;
-    write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, batch, head, n_query),
-                  ROW_STRIDE, q0, n_query);
+/* The setup both kernels share: the place, the scaled query in qr (with keep_rows the group's
+ * queries in qs too), acc cleared. */
+inline wide_place setup_wide(__global const float *q, __global const float *k,
+                             __global const float *v, int n_heads, int n_query, int graph_size,
+                             float scale, __local vec *qs, int keep_rows, vec *qr, vec *acc) {
+    wide_place at;
+    at.lid = get_local_id(0);
+    at.q0 = get_group_id(0) * BLOCK_Q;
+    at.bh = get_group_id(1);
+    at.batch = at.bh / n_heads;
+    at.head = at.bh - at.batch * n_heads;
+    const int row = min(at.q0 + at.lid, n_query - 1); /* idle work-items read a valid row */
+    at.weight_row = ((ulong)at.bh * n_query + row) * graph_size;
+    at.row_stride = ROW_STRIDE;
+    at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
+    at.v_head = HEAD_ROWS(v, at.batch, at.head, graph_size);
+    read_queries(qr, qs, keep_rows, HEAD_ROWS(q, at.batch, at.head, n_query), ROW_STRIDE, at.q0,
+                 n_query, scale);
+    for (int c = 0; c < DV; c++)
+        acc[c] = (vec)(0.0f);
+    return at;
 }
 
+/* Every tile of keys through attend_tile; the last stays in local memory. */
+inline void attend_all_tiles(wide_place at, __local vec *ks, __local vec *vs, __local uint *bits,
+                             __global const uchar *keep, int mask_kind, int4 keep_stride,
+                             int n_query, int graph_size, const vec *qr, vec *acc, float *m,
+                             float *l, float dropout_p, ulong dropout_seed, ulong dropout_offset) {
+    const int dropout = dropout_p > 0.0f;
+    for (int k0 = 0; k0 < graph_size; k0 += TILE_KEYS) {
+        const int in_tile = min(TILE_KEYS, graph_size - k0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
+        load_keys(ks, vs, at.k_head, at.v_head, at.row_stride, k0, in_tile);
+        load_keep_bits(bits, keep, mask_kind, keep_stride, at.batch, at.head, at.q0, n_query, k0,
+                       in_tile);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        attend_tile(qr, ks, vs, bits + at.lid * WORDS, in_tile, acc, m, l, dropout, dropout_p,
+                    dropout_seed, dropout_offset, at.weight_row + k0);
+    }
+}
+
+#if !STORE_WEIGHTS
+__kernel void wide_attention(ATTENTION_ARGS) {
+    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV], qs[ROWS_LAYOUT ? BLOCK_Q * ROW : 1];
+    __local uint bits[BLOCK_Q * WORDS];
+    /* qs of one vector where unused: the host counts none */
+    CHECK_LOCAL_BYTES(sizeof ks + sizeof vs + (ROWS_LAYOUT ? sizeof qs : 0) + sizeof bits);
+    vec qr[DV], acc[DV];
+    float m = -INFINITY, l = 0.0f;
+    const int dropout = dropout_p > 0.0f;
+    const wide_place at =
+        setup_wide(q, k, v, n_heads, n_query, graph_size, scale, qs, ROWS_LAYOUT, qr, acc);
+    attend_all_tiles(at, ks, vs, bits, keep, mask_kind, keep_stride, n_query, graph_size, qr, acc,
+                     &m, &l, dropout_p, dropout_seed, dropout_offset);
+    write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, at.batch, at.head, n_query),
+                  ROW_STRIDE, at.q0, n_query);
+}
+
+#else
 /* weights: [batch][n_heads][n_query][graph_size]. The outputs are written before the weights
  * (keeping them in registers through the weights' loop cost registers), with ROWS_LAYOUT
  * through the values' tile, which the weights do not read, where it holds BLOCK_Q rows; else
@@ -220,28 +252,36 @@ __kernel void wide_attention(ATTENTION_ARGS) {
 #define OUTPUTS_FIRST (!ROWS_LAYOUT || TILE_KEYS >= BLOCK_Q)
 
 __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weights) {
-    WIDE_SETUP(BLOCK_Q * ROW);
+    __local vec ks[TILE_KEYS * ROW], vs[TILE_KEYS * DV], qs[BLOCK_Q * ROW];
+    __local uint bits[BLOCK_Q * WORDS];
+    vec qr[DV], acc[DV];
+    float m = -INFINITY, l = 0.0f;
+    const int dropout = dropout_p > 0.0f;
+    const wide_place at = setup_wide(q, k, v, n_heads, n_query, graph_size, scale, qs, 1, qr, acc);
     __local float row_max[BLOCK_Q], row_inv[BLOCK_Q];
-    WIDE_PASS;
-    row_max[lid] = m;
-    row_inv[lid] = l > 0.0f ? 1.0f / l : 0.0f;
+    CHECK_LOCAL_BYTES(sizeof ks + sizeof vs + sizeof qs + sizeof bits + sizeof row_max +
+                      sizeof row_inv);
+    attend_all_tiles(at, ks, vs, bits, keep, mask_kind, keep_stride, n_query, graph_size, qr, acc,
+                     &m, &l, dropout_p, dropout_seed, dropout_offset);
+    row_max[at.lid] = m;
+    row_inv[at.lid] = l > 0.0f ? 1.0f / l : 0.0f;
     if (OUTPUTS_FIRST)
-        write_outputs(acc, l, dropout, dropout_p, vs, DV, HEAD_ROWS(out, batch, head, n_query),
-                      ROW_STRIDE, q0, n_query);
+        write_outputs(acc, l, dropout, dropout_p, vs, DV,
+                      HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, at.q0, n_query);
 
     /* The weights, tile by tile (the last is still in local memory): work-item (group, lane)
      * holds keys kb + lane + LANES h (h < HELD) and writes them for queries group,
      * group + BLOCK_Q / LANES, ... */
-    const int lane = lid % LANES, group = lid / LANES, rows = min(BLOCK_Q, n_query - q0);
+    const int lane = at.lid % LANES, group = at.lid / LANES, rows = min(BLOCK_Q, n_query - at.q0);
     const int tiles = (graph_size + TILE_KEYS - 1) / TILE_KEYS;
-    __global float *block = weights + ((size_t)bh * n_query + q0) * graph_size;
+    __global float *block = weights + ((size_t)at.bh * n_query + at.q0) * graph_size;
     for (int t = 0; t < tiles; t++) {
         const int k0 = t * TILE_KEYS, in_tile = min(TILE_KEYS, graph_size - k0);
         barrier(CLK_LOCAL_MEM_FENCE); /* row_max, row_inv written; the tile no longer read */
         if (tiles > 1) {
-            load_keys(ks, vs, k_head, v_head, ROW_STRIDE, k0, in_tile);
-            load_keep_bits(bits, keep, mask_kind, keep_stride, batch, head, q0, n_query, k0,
-                           in_tile);
+            load_keys(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
+            load_keep_bits(bits, keep, mask_kind, keep_stride, at.batch, at.head, at.q0, n_query,
+                           k0, in_tile);
             barrier(CLK_LOCAL_MEM_FENCE);
         }
         for (int kb = 0; kb < in_tile; kb += LANES * HELD) {
@@ -264,6 +304,7 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
         }
     }
     if (!OUTPUTS_FIRST)
-        write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, batch, head, n_query),
-                      ROW_STRIDE, q0, n_query);
+        write_outputs(acc, l, dropout, dropout_p, qs, ROW,
+                      HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, at.q0, n_query);
 }
+#endif

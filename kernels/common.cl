@@ -22,6 +22,12 @@
 #define SOFTMAX_EXP(x) exp(x)
 #endif
 
+/* The host computes a kernel's local memory before it builds it (to skip a build the device
+ * cannot hold) and passes it as LOCAL_BYTES; a kernel with __local arrays checks here, at compile
+ * time, that they take exactly that, so the host's formula and the arrays cannot drift apart. */
+#define CHECK_LOCAL_BYTES(used)                                                                    \
+    typedef char local_arrays_differ_from_the_host_formula[(used) == LOCAL_BYTES ? 1 : -1]
+
 /* Philox4x32-10; lib/philox.c is its host twin and must give the same numbers. */
 inline uint4 philox4x32_10(uint4 c, uint2 k) {
     for (int round = 0; round < 10; round++) {

@@ -145,6 +145,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
 __kernel void project_to_heads(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
     __local long x_rows[TILE_M];
+    CHECK_LOCAL_BYTES(sizeof xs + sizeof ws + sizeof x_rows);
     project_tile(PROJECTION_PASS, 0, 1, (__local float *)xs, (__local float *)ws, x_rows);
 }
 
@@ -153,11 +154,13 @@ __kernel void project_to_heads(PROJECTION_ARGS) {
 __kernel void project_rows(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
     __local long x_rows[TILE_M];
+    CHECK_LOCAL_BYTES(sizeof xs + sizeof ws + sizeof x_rows);
     project_tile(PROJECTION_PASS, 0, 0, (__local float *)xs, (__local float *)ws, x_rows);
 }
 
 __kernel void project_to_rows(PROJECTION_ARGS) {
     __local float4 xs[XS_VECTORS], ws[WS_VECTORS];
     __local long x_rows[TILE_M];
+    CHECK_LOCAL_BYTES(sizeof xs + sizeof ws + sizeof x_rows);
     project_tile(PROJECTION_PASS, 1, 0, (__local float *)xs, (__local float *)ws, x_rows);
 }

@@ -39,7 +39,12 @@ mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, in
 mhfa_status mhfa_build_if_fits(mhfa_context *ctx, const mhfa_kernel_build *b, int *fits) {
     *fits = 0;
     if (!mhfa_group_fits_device(ctx, b->group, b->local_bytes)) return MHFA_SUCCESS;
-    mhfa_status status = mhfa_build_kernels(ctx, b->sources, b->n_sources, b->options, b->names,
+    char options[512]; /* the kernel checks its arrays against LOCAL_BYTES (common.cl) */
+    if (snprintf(options, sizeof options, "%s -D LOCAL_BYTES=%zu", b->options, b->local_bytes) >=
+        (int)sizeof options)
+        return mhfa_fail(ctx, MHFA_ERROR_BUILD_FAILED, "kernel options longer than %zu bytes",
+                         sizeof options);
+    mhfa_status status = mhfa_build_kernels(ctx, b->sources, b->n_sources, options, b->names,
                                             b->kernels, b->n_kernels);
     if (status != MHFA_SUCCESS) return status;
     *fits = 1;

@@ -150,9 +150,12 @@ static mhfa_status build_projections(mhfa_module *m) {
 static mhfa_status build_query_per_item(mhfa_module *m, const char *source, const char *flash_name,
                                         const char *weights_name, const char *options, size_t group,
                                         size_t local_bytes, mhfa_attention_kernel *out, int *fits) {
+    char with_store[200];
+    snprintf(with_store, sizeof with_store, "%s -D STORE_WEIGHTS=%d", options,
+             m->cfg.store_attn_weights);
     mhfa_kernel_build b = {{"row_vectors", source},
                            2,
-                           options,
+                           with_store,
                            {m->cfg.store_attn_weights ? weights_name : flash_name},
                            {&out->kernel},
                            1,
@@ -200,8 +203,8 @@ static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys
     size_t local =
         sizeof(float) * ((size_t)tile_keys * (padded + d) + (size_t)block_q * tile_keys / 32);
     /* the queries (read together where rows-major), with weights also m and 1 / l */
-    if (m->cfg.store_attn_weights || out->rows_layout)
-        local += sizeof(float) * (size_t)block_q * (padded + 2);
+    if (m->cfg.store_attn_weights || out->rows_layout) local += sizeof(float) * block_q * padded;
+    if (m->cfg.store_attn_weights) local += sizeof(float) * block_q * 2;
     char options[160];
     snprintf(options, sizeof options,
              "-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d -D ROWS_LAYOUT=%d", m->head_dim, block_q,
