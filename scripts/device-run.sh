@@ -5,7 +5,10 @@
 #   scripts/device-run.sh [info] [test] [bench[=CASES]] [run] [peak] [tune]
 # Needs .device/ carried with the call: gpu-env.sh, which unpacks the Debian packages in
 # .device/debs (OpenCL headers, ICD loader, CLBlast, cJSON, CMocka) and sets the paths to them.
+# cJSON is not among the lab's usual packages: `(cd .device/debs && apt-get download libcjson1
+# libcjson-dev)`. A warm machine keeps its first unpacking, so it is redone here.
 set -uo pipefail
+rm -rf /tmp/mhfa-root
 cd "$(dirname "$0")/.."
 out="${OUT:-/tmp/out}"
 mkdir -p "$out"
