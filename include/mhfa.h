@@ -3,7 +3,15 @@
  * This header is the reference for every function (docs/api.md gives the overview, and
  * docs/semantics.md what the layer computes). Every function checks its arguments and returns a
  * status; on failure the context's message says why and nothing the call was to change has
- * changed. */
+ * changed.
+ *
+ * Threads. The library keeps no shared state that changes: contexts made on different threads, and
+ * everything made from them, may be used at the same time with no locking. One context and its
+ * modules must be used by one thread at a time (calls on them are not synchronised; a context may
+ * move to another thread between calls). Host inputs that a call only reads (weights, q, h, masks)
+ * may be read by several threads' calls at once. mhfa_last_create_error is per thread. Several
+ * threads and processes may share one kernel-cache folder: its files appear whole or not at all.
+ */
 #ifndef MHFA_H
 #define MHFA_H
 
@@ -191,7 +199,9 @@ typedef struct mhfa_mask_buffer {
  * alive and unchanged until then, and out is not to be read before: the forward may keep
  * intermediate values there (out may be q itself, for a forward in place). The module's scratch
  * buffers are reused by the next forward on the same module, so forwards on one module are
- * ordered by the queue. */
+ * ordered by the queue. On failure no event is made and the module is unchanged, but commands
+ * enqueued before the failure may still run: out's contents are then unspecified (the other
+ * buffers are only read). */
 MHFA_API mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int graph_size,
                                           cl_mem q, cl_mem h, const mhfa_mask_buffer *mask,
                                           cl_mem out, cl_uint num_wait, const cl_event *wait_list,

@@ -220,12 +220,12 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
         const int i = lid + k * GROUP;
         if (i >= IN_DIM) break;
         for (int h = 0; h < N_HEADS; h++) {
-            const float inv = total[h] > 0.0f ? keep_scale / total[h] : 0.0f;
+            const float inv = total[h] == 0.0f ? 0.0f : keep_scale / total[h]; /* NaN: NaN */
             qt[i * N_HEADS + h] = acc[h][k] * inv;
         }
     }
     HEADS_LOOP(h) {
-        correction[h] = total[h] > 0.0f ? kept_total[h] * (keep_scale / total[h]) : 0.0f;
+        correction[h] = total[h] == 0.0f ? 0.0f : kept_total[h] * (keep_scale / total[h]);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 

@@ -47,8 +47,13 @@ __kernel void decode_partial(ATTENTION_ARGS, __global float *partial, int chunks
             acc[c] = MAC(p, v_row[c], acc[c] * correction);
         m = m_new;
     }
+    int finite = 1;
+    for (int c = 0; c < HEAD_DIM; c++)
+        finite &= isfinite(qr[c]);
     __global float *to = partial + ((size_t)row * chunks + chunk) * PARTIAL;
-    to[0] = m;
+    /* A query row that is not finite, or a NaN score (l NaN): NaN out, as in PyTorch; the merge
+     * would pass over a NaN in l where m is -inf. */
+    to[0] = finite && !isnan(l) ? m : NAN;
     to[1] = l;
     for (int c = 0; c < HEAD_DIM; c++)
         to[2 + c] = acc[c];
@@ -60,8 +65,11 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
     const int batch = bh / n_heads, head = bh - batch * n_heads;
     __global const float *from = partial + (size_t)row * chunks * PARTIAL;
     float m = -INFINITY;
-    for (int i = 0; i < chunks; i++)
+    int finite = 1;
+    for (int i = 0; i < chunks; i++) {
         m = fmax(m, from[(size_t)i * PARTIAL]);
+        finite &= !isnan(from[(size_t)i * PARTIAL]);
+    }
     float l = 0.0f, acc[HEAD_DIM];
     for (int c = 0; c < HEAD_DIM; c++)
         acc[c] = 0.0f;
@@ -75,7 +83,8 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
                 acc[c] = MAC(p[2 + c], w, acc[c]);
         }
     }
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
+    if (!finite) inv = NAN;
     if (dropout_p > 0.0f) inv /= 1.0f - dropout_p;
     __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;
     for (int c = 0; c < HEAD_DIM; c++)

@@ -114,12 +114,14 @@ __kernel void mma_attention(ATTENTION_ARGS) {
      * log2(e): scores, and so m, are in base 2, and the weights are 2^(s - m). */
     const float q_scale = scale * M_LOG2E_F;
     uint q_big[D_STEPS][4], q_small[D_STEPS][4];
+    int q_finite[2] = {1, 1}; /* this lane's part of rows row0, row1 */
     MMA_UNROLL
     for (int s = 0; s < D_STEPS; s++) {
         MMA_UNROLL
         for (int i = 0; i < 4; i++) {
             const int row = i & 1 ? row1 : row0, dim = s * 8 + t + (i >> 1) * 4;
             const float value = row < n_query ? q_head[row * ROW_STRIDE + dim] * q_scale : 0.0f;
+            q_finite[i & 1] &= isfinite(value);
             split_tf32(value, &q_big[s][i], &q_small[s][i]);
         }
     }
@@ -134,7 +136,9 @@ __kernel void mma_attention(ATTENTION_ARGS) {
     store_tile(k_next, v_next, ks_tiles, vs_tiles);
     if (BLOCK_K < graph_size)
         fetch_tile(k_head, v_head, ROW_STRIDE, BLOCK_K, graph_size, k_next, v_next);
-    barrier(CLK_LOCAL_MEM_FENCE);
+    /* Global too, once: the output is written over Q, lanes storing elements of a row that other
+     * lanes read above. */
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
     for (int key0 = 0, tile = 0; key0 < graph_size; key0 += BLOCK_K, tile ^= 1) {
         /* The other tile was last read before the previous barrier: free to overwrite. */
         if (key0 + BLOCK_K < graph_size) {
@@ -253,8 +257,10 @@ __kernel void mma_attention(ATTENTION_ARGS) {
 
     MMA_UNROLL
     for (int r = 0; r < 2; r++) {
-        const float total = quad_sum(l[r], scratch);
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        /* A query row that is not finite: NaN out, as in PyTorch (its scores are NaN, which
+         * fmax passed over). */
+        const float total = quad_sum(q_finite[r] ? l[r] : NAN, scratch);
+        float inv = total == 0.0f ? 0.0f : 1.0f / total;
         if (dropout) inv /= 1.0f - dropout_p;
         const int row = r ? row1 : row0;
         if (row >= n_query) continue;

@@ -55,19 +55,23 @@ inline float tile_scores(float *s, const vec *qr, __local vec (*ks)[DV], int in_
         }
     }
     float tile_max = -INFINITY;
+    int any_nan = 0; /* fmax passes over NaN: a row whose attendable scores are NaN must not look
+                        fully masked */
     for (int r = 0; r < BLOCK_K; r++) {
         int allowed =
             r < in_tile && may_attend(keep, mask_kind, keep_stride, batch, head, row, k0 + r);
         s[r] = allowed ? s[r] : -INFINITY;
         tile_max = fmax(tile_max, s[r]);
+        any_nan |= isnan(s[r]);
     }
-    return tile_max;
+    return any_nan ? NAN : tile_max;
 }
 
 /* Where one work-item's query lies: its (batch, head), its row (the last query for idle
- * work-items, which read a valid row), and its head's keys and values. */
+ * work-items, so that their mask reads stay in bounds), and its head's keys and values. */
 typedef struct query_place {
     int query, bh, batch, head, row, active;
+    int finite;       /* the scaled query row is: else the output row is NaN */
     ulong weight_row; /* the row's first weight in [batch][n_heads][n_query][graph_size] */
     __global const float *k_head, *v_head;
 } query_place;
@@ -86,9 +90,12 @@ inline query_place setup_query(__global const float *q, __global const float *k,
     at.row = at.active ? at.query : n_query - 1;
     __global const float *q_row = HEAD_ROWS(q, at.batch, at.head, n_query) + at.row * ROW_STRIDE;
     for (int c = 0; c < DV; c++) {
-        qr[c] = LOAD(c, q_row) * scale;
+        /* Idle work-items score a zero query: the last row is overwritten by its output (the
+         * output is written over Q), and no fence orders that store after this load. */
+        qr[c] = at.active ? LOAD(c, q_row) * scale : (vec)(0.0f);
         acc[c] = (vec)(0.0f);
     }
+    at.finite = row_finite(qr);
     at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
     at.v_head = HEAD_ROWS(v, at.batch, at.head, graph_size);
     at.weight_row = ((ulong)at.bh * n_query + at.row) * graph_size;
@@ -108,8 +115,9 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
         load_tile(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
-                                                at.batch, at.head, at.row, k0));
+        const float tile_max = tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
+                                           at.batch, at.head, at.row, k0);
+        const float m_new = isnan(tile_max) ? NAN : fmax(m, tile_max); /* NaN: l and acc NaN */
         if (m_new != -INFINITY) { /* else nothing attendable yet, and exp(-inf - -inf) is NaN */
             const float correction = SOFTMAX_EXP(m - m_new);
             l *= correction;
@@ -129,7 +137,8 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
     }
 
     if (!at.active) return;
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
+    if (!at.finite) inv = NAN;
     if (dropout) inv /= 1.0f - dropout_p;
     __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
@@ -150,8 +159,9 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
         barrier(CLK_LOCAL_MEM_FENCE);
         load_tile(ks, vs, at.k_head, at.v_head, ROW_STRIDE, k0, in_tile);
         barrier(CLK_LOCAL_MEM_FENCE);
-        const float m_new = fmax(m, tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
-                                                at.batch, at.head, at.row, k0));
+        const float tile_max = tile_scores(s, qr, ks, in_tile, keep, mask_kind, keep_stride,
+                                           at.batch, at.head, at.row, k0);
+        const float m_new = isnan(tile_max) ? NAN : fmax(m, tile_max); /* NaN: l and acc NaN */
         if (m_new != -INFINITY) {
             l *= SOFTMAX_EXP(m - m_new);
             for (int r = 0; r < BLOCK_K; r++)
@@ -164,7 +174,8 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
     __local float ps[BLOCK_Q][BLOCK_K + 1];
     CHECK_LOCAL_BYTES(sizeof ks + sizeof vs + sizeof ps);
     const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    if (!at.finite) m = NAN; /* every weight NaN */
+    const float inv = l == 0.0f ? 0.0f : 1.0f / l;
     const float keep_scale = dropout ? 1.0f / (1.0f - dropout_p) : 1.0f;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);

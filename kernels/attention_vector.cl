@@ -91,6 +91,7 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const float 
             if (mask_kind != MASK_NONE) {
                 const uchar16 bytes = have_columns ? columns[(r0 + j) % LANES]
                                                    : mask_bytes(mask_row, key, key_stride);
+                /* Oclgrind's false positive from mask_columns: tests/oclgrind/exceptions.txt */
                 const int16 nonzero = convert_int16(bytes) != (int16)(0);
                 const int16 masked = mask_kind == MASK_KEEP ? ~nonzero : nonzero;
                 dot[j] = select(dot[j], (float16)(-INFINITY), masked);
@@ -115,6 +116,7 @@ inline float16 dropout_mask(ulong row0, int graph_size, int key, float p, ulong 
  * and values, and the first weight of its rows in [batch][n_heads][n_query][graph_size]. */
 typedef struct lanes_place {
     int query0, bh, batch, head;
+    int16 finite; /* per lane: the scaled query row is (-1); else its output row is NaN */
     ulong row0;
     __global const float *k_head, *v_head;
 } lanes_place;
@@ -140,6 +142,9 @@ inline lanes_place setup_lanes(__global const float *q, __global const float *k,
         qt[c] = vload16(0, lane) * (scale * M_LOG2E_F);
         acc[c] = (float16)(0.0f);
     }
+    at.finite = (int16)(-1);
+    for (int c = 0; c < HEAD_DIM; c++)
+        at.finite &= isfinite(qt[c]);
     at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
     at.v_head = HEAD_ROWS(v, at.batch, at.head, graph_size);
     at.row0 = ((ulong)at.bh * n_query + at.query0) * graph_size;
@@ -202,6 +207,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         m = m_new;
     }
     float16 inv = select(1.0f / l, (float16)(0.0f), l == 0.0f);
+    inv = select(inv, (float16)(NAN), ~at.finite);
     if (dropout) inv /= 1.0f - dropout_p;
     store_rows(HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, n_query, at.query0, acc,
                inv);
@@ -226,7 +232,8 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
         m = m_new;
     }
     const int16 empty = l == 0.0f;
-    const float16 base = select(m, (float16)(0.0f), empty);
+    /* A lane whose query row is not finite: every weight NaN. */
+    const float16 base = select(select(m, (float16)(0.0f), empty), (float16)(NAN), ~at.finite);
     const float16 inv = select(1.0f / l, (float16)(0.0f), empty);
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) { /* pass 2: weights, then V */
         block_scores(s, qt, at.k_head, ROW_STRIDE, graph_size, k0, mask_row, mask_kind,

@@ -104,14 +104,16 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
     for (int c0 = 0; c0 < in_tile; c0 += CHUNK) {
         const uint allowed = my_bits[c0 / 32] >> (c0 % 32);
         float s[CHUNK], chunk_max = -INFINITY;
+        int any_nan = 0; /* fmax passes over NaN: attendable NaN scores must give NaN */
         for (int r = 0; r < CHUNK; r++) {
             vec kr[DV];
             read_row(ks + (c0 + r) * ROW, kr);
             const float score = dot_row(qr, kr);
             s[r] = (allowed >> r) & 1u ? score : -INFINITY;
             chunk_max = fmax(chunk_max, s[r]);
+            any_nan |= isnan(s[r]);
         }
-        const float m_new = fmax(*m, chunk_max);
+        const float m_new = any_nan ? NAN : fmax(*m, chunk_max); /* NaN: l and acc NaN */
         if (m_new == -INFINITY) continue; /* nothing attendable yet: exp(-inf - -inf) is NaN */
         const float correction = SOFTMAX_EXP(*m - m_new);
         *l *= correction;
@@ -132,21 +134,24 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
 
 /* This work-item's query, scaled, into qr; with keep_rows the group's queries also into qs.
  * With ROWS_LAYOUT a query's row is a short piece every n_heads * HEAD_DIM floats, and the group
- * reads them into qs together, adjacent work-items on a row's adjacent vectors. */
+ * reads them into qs together, adjacent work-items on a row's adjacent vectors. Rows past n_query
+ * are zeros: the last row is overwritten by its output (the output is written over Q), and no
+ * fence orders that store after these loads. */
 inline void read_queries(vec *qr, __local vec *qs, int keep_rows, __global const float *q_head,
                          size_t row_stride, int q0, int n_query, float scale) {
     const int lid = get_local_id(0);
 #if ROWS_LAYOUT
     for (int i = lid; i < BLOCK_Q * DV; i += BLOCK_Q) {
         const int r = i / DV, c = i - r * DV;
-        qs[r * ROW + c] = LOAD(c, q_head + (size_t)min(q0 + r, n_query - 1) * row_stride) * scale;
+        qs[r * ROW + c] = q0 + r < n_query ? LOAD(c, q_head + (size_t)(q0 + r) * row_stride) * scale
+                                           : (vec)(0.0f);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     read_row(qs + lid * ROW, qr);
 #else
-    const size_t at = (size_t)min(q0 + lid, n_query - 1) * row_stride;
+    const size_t at = (size_t)(q0 + lid) * row_stride;
     for (int c = 0; c < DV; c++) {
-        qr[c] = LOAD(c, q_head + at) * scale;
+        qr[c] = q0 + lid < n_query ? LOAD(c, q_head + at) * scale : (vec)(0.0f);
         if (keep_rows) qs[lid * ROW + c] = qr[c];
     }
 #endif
@@ -159,7 +164,7 @@ inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p,
                           int os_row, __global float *out_head, size_t row_stride, int q0,
                           int n_query) {
     const int lid = get_local_id(0);
-    float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
     if (dropout) inv /= 1.0f - dropout_p;
 #if ROWS_LAYOUT
     barrier(CLK_LOCAL_MEM_FENCE); /* os is no longer read */
@@ -181,6 +186,7 @@ inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p,
  * (batch, head), its row's first weight, and the head's keys and values. */
 typedef struct wide_place {
     int lid, q0, bh, batch, head;
+    int finite; /* the scaled query row is: else the output row is NaN */
     ulong weight_row;
     size_t row_stride; /* ROW_STRIDE, which needs n_heads */
     __global const float *k_head, *v_head;
@@ -197,7 +203,7 @@ inline wide_place setup_wide(__global const float *q, __global const float *k,
     at.bh = get_group_id(1);
     at.batch = at.bh / n_heads;
     at.head = at.bh - at.batch * n_heads;
-    const int row = min(at.q0 + at.lid, n_query - 1); /* idle work-items read a valid row */
+    const int row = min(at.q0 + at.lid, n_query - 1); /* idle work-items: the last row */
     at.weight_row = ((ulong)at.bh * n_query + row) * graph_size;
     at.row_stride = ROW_STRIDE;
     at.k_head = HEAD_ROWS(k, at.batch, at.head, graph_size);
@@ -206,6 +212,7 @@ inline wide_place setup_wide(__global const float *q, __global const float *k,
                  n_query, scale);
     for (int c = 0; c < DV; c++)
         acc[c] = (vec)(0.0f);
+    at.finite = row_finite(qr);
     return at;
 }
 
@@ -240,6 +247,7 @@ __kernel void wide_attention(ATTENTION_ARGS) {
         setup_wide(q, k, v, n_heads, n_query, graph_size, scale, qs, ROWS_LAYOUT, qr, acc);
     attend_all_tiles(at, ks, vs, bits, keep, mask_kind, keep_stride, n_query, graph_size, qr, acc,
                      &m, &l, dropout_p, dropout_seed, dropout_offset);
+    if (!at.finite) l = NAN;
     write_outputs(acc, l, dropout, dropout_p, qs, ROW, HEAD_ROWS(out, at.batch, at.head, n_query),
                   ROW_STRIDE, at.q0, n_query);
 }
@@ -263,8 +271,9 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
                       sizeof row_inv);
     attend_all_tiles(at, ks, vs, bits, keep, mask_kind, keep_stride, n_query, graph_size, qr, acc,
                      &m, &l, dropout_p, dropout_seed, dropout_offset);
+    if (!at.finite) m = l = NAN; /* the weights and the output NaN */
     row_max[at.lid] = m;
-    row_inv[at.lid] = l > 0.0f ? 1.0f / l : 0.0f;
+    row_inv[at.lid] = l == 0.0f ? 0.0f : 1.0f / l;
     if (OUTPUTS_FIRST)
         write_outputs(acc, l, dropout, dropout_p, vs, DV,
                       HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, at.q0, n_query);
@@ -272,7 +281,10 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
     /* The weights, tile by tile (the last is still in local memory): work-item (group, lane)
      * holds keys kb + lane + LANES h (h < HELD) and writes them for queries group,
      * group + BLOCK_Q / LANES, ... */
-    const int lane = at.lid % LANES, group = at.lid / LANES, rows = min(BLOCK_Q, n_query - at.q0);
+    /* Unsigned (lid >= 0): for the signed pair of / and % LLVM inserts a freeze, an instruction
+     * Oclgrind 21.10 cannot run. */
+    const int lane = (uint)at.lid % LANES, group = (uint)at.lid / LANES;
+    const int rows = min(BLOCK_Q, n_query - at.q0);
     const int tiles = (graph_size + TILE_KEYS - 1) / TILE_KEYS;
     __global float *block = weights + ((size_t)at.bh * n_query + at.q0) * graph_size;
     for (int t = 0; t < tiles; t++) {

@@ -45,8 +45,11 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     uint4 r =
         philox4x32_10((uint4)((uint)block, (uint)(block >> 32), (uint)offset, (uint)(offset >> 32)),
                       (uint2)((uint)seed, (uint)(seed >> 32)));
-    uint lane = (uint)(position & 3);
-    uint word = lane == 0 ? r.x : lane == 1 ? r.y : lane == 2 ? r.z : r.w;
+    /* Oclgrind keeps whole bytes when it truncates an integer, so the switch on two bits that the
+     * compiler made of a four-way ?: chain took the wrong words there: two two-way choices. */
+    const uint lane = (uint)(position & 3);
+    const uint2 pair = lane < 2 ? r.xy : r.zw;
+    const uint word = (lane & 1) != 0 ? pair.y : pair.x;
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
 }
 

@@ -164,8 +164,10 @@ inline void store_row(float acc[M_TILES][N_TILES][4], int mi, int h, int row, in
 inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local float *scratch) {
     const int tid = get_local_id(0), lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3;
-    const int m0 = get_group_id(1) * TILE_M + (warp / WARPS_N) * WM;
-    const int n0 = get_group_id(0) * TILE_N + (warp % WARPS_N) * WN;
+    /* Unsigned (warp >= 0): for the signed pair of / and % LLVM inserts a freeze, an instruction
+     * Oclgrind 21.10 cannot run. */
+    const int m0 = get_group_id(1) * TILE_M + ((uint)warp / WARPS_N) * WM;
+    const int n0 = get_group_id(0) * TILE_N + ((uint)warp % WARPS_N) * WN;
 
     /* The lane's rows of x, clamped to the last (whose sums are then not stored). */
     size_t x_row[M_TILES][2];

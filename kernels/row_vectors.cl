@@ -15,3 +15,16 @@ typedef float vec;
 #define STORE(v, i, p) ((p)[i] = (v))
 #endif
 #define DV (HEAD_DIM / VW)
+
+/* Whether every element of a row is finite. A query row that is not gives an output row of NaN,
+ * as PyTorch's does: its scores are NaN, which fmax would otherwise pass over. */
+inline int row_finite(const vec *row) {
+    int finite = 1;
+    for (int c = 0; c < DV; c++)
+#if VW == 4
+        finite &= all(isfinite(row[c]));
+#else
+        finite &= isfinite(row[c]);
+#endif
+    return finite;
+}

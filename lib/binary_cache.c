@@ -1,18 +1,21 @@
 /* The disk cache of program binaries. A file per (device, driver, sources, options), named by a
- * hash of them and checked against a second hash on load; written to a temporary name and
- * renamed, so a reader never sees half a file. Every failure here is silent: the caller then
- * compiles from source. MHFA_CACHE_DIR picks the folder ("off" disables the cache); by default
- * $XDG_CACHE_HOME/mhfa or ~/.cache/mhfa. */
+ * hash of them and checked against a second hash on load, its binary against a third (a damaged
+ * binary can load and run wrongly); written to a temporary name and renamed, so a reader never
+ * sees half a file. Only regular files are read (a FIFO would block). Every failure here is silent:
+ * the caller then compiles from source. MHFA_CACHE_DIR picks the folder ("off" disables the cache);
+ * by default $XDG_CACHE_HOME/mhfa or ~/.cache/mhfa. */
+#define _POSIX_C_SOURCE 200809L
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char magic[8] = {'M', 'H', 'F', 'A', 'B', 'I', 'N', '1'};
+static const char magic[8] = {'M', 'H', 'F', 'A', 'B', 'I', 'N', '2'};
 
 uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed) {
     /* FNV-1a, 64 bit, with the seed folded into the offset basis. */
@@ -63,19 +66,30 @@ static int cache_path(const char *key_text, char *path, size_t size, uint64_t *c
     return n > 0 && (size_t)n < size;
 }
 
+static FILE *open_regular(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return NULL;
+    struct stat info;
+    FILE *f = fstat(fd, &info) == 0 && S_ISREG(info.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) close(fd);
+    return f;
+}
+
 cl_program mhfa_binary_cache_load(const mhfa_context *ctx, const char *key_text) {
     char path[4096];
     uint64_t check;
     if (!cache_path(key_text, path, sizeof path, &check)) return NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_regular(path);
     if (!f) return NULL;
     char head[8];
-    uint64_t stored_check = 0, size = 0;
+    uint64_t stored_check = 0, size = 0, binary_check = 0;
     unsigned char *binary = NULL;
     if (fread(head, 1, 8, f) == 8 && memcmp(head, magic, 8) == 0 &&
         fread(&stored_check, sizeof stored_check, 1, f) == 1 && stored_check == check &&
         fread(&size, sizeof size, 1, f) == 1 && size > 0 && size < (1ull << 31) &&
-        (binary = malloc((size_t)size)) && fread(binary, 1, (size_t)size, f) != (size_t)size) {
+        fread(&binary_check, sizeof binary_check, 1, f) == 1 && (binary = malloc((size_t)size)) &&
+        (fread(binary, 1, (size_t)size, f) != (size_t)size ||
+         mhfa_hash64(binary, (size_t)size, 0) != binary_check)) {
         free(binary);
         binary = NULL;
     }
@@ -122,9 +136,11 @@ void mhfa_binary_cache_store(const mhfa_context *ctx, const char *key_text, cl_p
     snprintf(tmp, sizeof tmp, "%s.%ld.%p.tmp", path, (long)getpid(), (void *)program);
     FILE *f = dir_ok ? fopen(tmp, "wb") : NULL;
     if (f) {
-        uint64_t size64 = size;
+        uint64_t size64 = size, binary_check = mhfa_hash64(binary, size, 0);
         int ok = fwrite(magic, 1, 8, f) == 8 && fwrite(&check, sizeof check, 1, f) == 1 &&
-                 fwrite(&size64, sizeof size64, 1, f) == 1 && fwrite(binary, 1, size, f) == size;
+                 fwrite(&size64, sizeof size64, 1, f) == 1 &&
+                 fwrite(&binary_check, sizeof binary_check, 1, f) == 1 &&
+                 fwrite(binary, 1, size, f) == size;
         ok = (fclose(f) == 0) && ok;
         if (!ok || rename(tmp, path) != 0) remove(tmp);
     }

@@ -138,6 +138,10 @@ static mhfa_status finish_context(mhfa_context *ctx, mhfa_context **out) {
         return create_failed(MHFA_ERROR_OPENCL, "could not query the device's properties");
     }
     ctx->message = calloc(1, 1);
+    if (!ctx->message) {
+        mhfa_context_destroy(ctx);
+        return create_failed(MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
     create_error[0] = '\0';
     *out = ctx;
     return MHFA_SUCCESS;

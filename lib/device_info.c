@@ -31,6 +31,8 @@ mhfa_status mhfa_query_device_info(cl_device_id device, mhfa_device_info *info) 
                         &info->local_mem_size, NULL) ||
         clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc_size,
                         &info->max_alloc_size, NULL) ||
+        clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof info->global_mem_size,
+                        &info->global_mem_size, NULL) ||
         clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof info->compute_units,
                         &info->compute_units, NULL) ||
         clGetDeviceInfo(device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL))

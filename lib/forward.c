@@ -147,22 +147,17 @@ static mhfa_status project_inputs(mhfa_module *m, int batch, int n_query, int gr
 static mhfa_status reserve_scratch(mhfa_module *m, int batch, int n_query, int graph_size,
                                    size_t mask_count, int values_elsewhere) {
     mhfa_context *ctx = m->ctx;
-    size_t e = (size_t)m->cfg.embed_dim, f = sizeof(float);
-    size_t query_bytes = (size_t)batch * (size_t)n_query * e * f;
-    size_t key_bytes = (size_t)batch * (size_t)graph_size * e * f;
-    mhfa_status status = mhfa_buffer_reserve(ctx, &m->q_heads, query_bytes);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->k_heads, key_bytes);
-    if (status == MHFA_SUCCESS && !values_elsewhere)
-        status = mhfa_buffer_reserve(ctx, &m->v_heads, key_bytes);
-    /* The built-in kernels write each query's output over its own Q row, which only that work-item
-     * reads: a context buffer of its own is needed only for the application's core. */
-    if (status == MHFA_SUCCESS && mhfa_uses_application_core(&m->cfg))
-        status = mhfa_buffer_reserve(ctx, &m->context, query_bytes);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, mask_count);
-    if (status == MHFA_SUCCESS && m->cfg.store_attn_weights)
-        status = mhfa_buffer_reserve(ctx, &m->weights,
-                                     (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query *
-                                         (size_t)graph_size * f);
+    const mhfa_scratch_sizes s =
+        mhfa_scratch_sizes_for(m, batch, n_query, graph_size, mask_count, values_elsewhere);
+    mhfa_status status = mhfa_buffer_reserve(ctx, &m->q_heads, s.q_heads);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->k_heads, s.k_heads);
+    if (status == MHFA_SUCCESS && s.v_heads)
+        status = mhfa_buffer_reserve(ctx, &m->v_heads, s.v_heads);
+    if (status == MHFA_SUCCESS && s.context)
+        status = mhfa_buffer_reserve(ctx, &m->context, s.context);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->keep, s.keep);
+    if (status == MHFA_SUCCESS && s.weights)
+        status = mhfa_buffer_reserve(ctx, &m->weights, s.weights);
     return status;
 }
 
@@ -179,13 +174,16 @@ static mhfa_status enqueue_mask_to_keep(mhfa_module *m, const forward_io *io) {
 /* The application's attention core, fenced on an out-of-order queue. */
 static mhfa_status call_attention_fn(mhfa_module *m, const mhfa_attention_args *args) {
     mhfa_context *ctx = m->ctx;
-    if (ctx->out_of_order) clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL);
+    cl_int err =
+        ctx->out_of_order ? clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL) : CL_SUCCESS;
+    if (err != CL_SUCCESS) return mhfa_fail_cl(ctx, err, "ordering the attention_fn callback");
     mhfa_status status = m->cfg.attention_fn(m->cfg.attention_fn_data, ctx->queue, args);
     if (status != MHFA_SUCCESS)
         return mhfa_fail(ctx, status, "the attention_fn callback returned %d (%s)", (int)status,
                          mhfa_status_string(status));
-    if (ctx->out_of_order) clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL);
-    return MHFA_SUCCESS;
+    err = ctx->out_of_order ? clEnqueueBarrierWithWaitList(ctx->queue, 0, NULL, NULL) : CL_SUCCESS;
+    return err == CL_SUCCESS ? MHFA_SUCCESS
+                             : mhfa_fail_cl(ctx, err, "ordering after the attention_fn callback");
 }
 
 /* What the attention core gets; the q, k, v, out buffers are set by the caller. */
@@ -316,6 +314,8 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
         status = check_buffer(m, mask->data, io.layout.count, "mask->data");
     if (status == MHFA_SUCCESS)
         status = check_buffer(m, out, (size_t)batch * (size_t)n_query * e * f, "out");
+    if (status == MHFA_SUCCESS)
+        status = mhfa_check_forward_limits(m, batch, n_query, graph_size, io.layout.count, 0);
     if (status != MHFA_SUCCESS) return status;
 
     cl_int err = CL_SUCCESS;
@@ -343,6 +343,8 @@ mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
     if (status == MHFA_SUCCESS && mask)
         status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
                                        graph_size, &io.layout);
+    if (status == MHFA_SUCCESS)
+        status = mhfa_check_forward_limits(m, batch, n_query, graph_size, io.layout.count, 1);
     if (status != MHFA_SUCCESS) return status;
 
     size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
@@ -379,7 +381,10 @@ mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
         return status;
     }
     err = clEnqueueReadBuffer(queue, m->host_out.mem, CL_TRUE, 0, out_bytes, out, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return mhfa_fail_cl(ctx, err, "reading the output from the device");
+    if (err != CL_SUCCESS) {
+        clFinish(queue); /* the writes of the host's q, h and mask may still be reading them */
+        return mhfa_fail_cl(ctx, err, "reading the output from the device");
+    }
     commit_forward(m, batch, n_query, graph_size, &io);
     return MHFA_SUCCESS;
 }

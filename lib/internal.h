@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* After the system headers: the tests' fault build routes allocations and OpenCL calls through
+ * counting wrappers (nothing in the shipped library). */
+#include "fault_hook.h"
+
 /* ---- what the library knows about its device ---- */
 typedef struct mhfa_device_info {
     char platform_name[256];
@@ -19,6 +23,7 @@ typedef struct mhfa_device_info {
     size_t max_work_group_size;
     cl_ulong local_mem_size;
     cl_ulong max_alloc_size;
+    cl_ulong global_mem_size;
     cl_uint compute_units;
     int compiler_available;
     int hardware_fma; /* fused multiply-add in hardware: kernels use fma() (MHFA_HARDWARE_FMA) */
@@ -152,6 +157,18 @@ struct mhfa_module {
     mhfa_buffer stored_weights, stored_keep;
     int stored_valid, stored_dims[4], stored_mask_ndim, stored_mask_dims[4];
 };
+
+/* ---- forward_limits.c: the device memory a forward needs ---- */
+typedef struct mhfa_scratch_sizes { /* bytes per scratch buffer; 0: not needed */
+    size_t q_heads, k_heads, v_heads, context, keep, weights;
+} mhfa_scratch_sizes;
+mhfa_scratch_sizes mhfa_scratch_sizes_for(const mhfa_module *m, int batch, int n_query,
+                                          int graph_size, size_t mask_count, int values_elsewhere);
+/* MHFA_ERROR_OUT_OF_MEMORY, with the size asked and the limit, where a buffer the forward needs
+ * (host_copies: also mhfa_forward's staging copies) exceeds CL_DEVICE_MAX_MEM_ALLOC_SIZE or the
+ * module would then hold more than CL_DEVICE_GLOBAL_MEM_SIZE; checked before any allocation. */
+mhfa_status mhfa_check_forward_limits(const mhfa_module *m, int batch, int n_query, int graph_size,
+                                      size_t mask_count, int host_copies);
 
 /* Builds the kernels the module's plan names (module_kernels.c). */
 mhfa_status mhfa_build_module_kernels(mhfa_module *m);
@@ -307,6 +324,11 @@ typedef struct mhfa_st_file { /* an open file whose whole header has been checke
  * duplicate names. MHFA_ERROR_IO if it cannot be opened or read, MHFA_ERROR_FORMAT otherwise;
  * on failure nothing stays open. */
 mhfa_status mhfa_st_open(const mhfa_context *ctx, const char *path, mhfa_st_file *file);
+/* The same for a stream open for reading (a file, or memory through fmemopen) of size bytes; name
+ * stands for it in messages and must outlive the file. The file takes the stream: closed on
+ * failure or by mhfa_st_close. */
+mhfa_status mhfa_st_open_stream(const mhfa_context *ctx, FILE *stream, uint64_t size,
+                                const char *name, mhfa_st_file *file);
 void mhfa_st_close(mhfa_st_file *file);
 const mhfa_st_tensor *mhfa_st_find(const mhfa_st_file *file, const char *name);
 /* The metadata's string value for key, or NULL when absent or not a string. */

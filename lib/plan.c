@@ -224,16 +224,41 @@ static void apply_line(const mhfa_context *ctx, char *line, int from_file, int h
     }
 }
 
+/* The next line of f, without its '\n', whole however long (a piece of a long line, such as a
+ * comment's tail, must not pass for a line) into *line, grown as needed; 0 at the end of the
+ * file or out of memory. */
+static int read_line(FILE *f, char **line, size_t *capacity) {
+    size_t used = 0;
+    int c = getc(f);
+    if (c == EOF) return 0;
+    for (;; c = getc(f)) {
+        if (used + 1 >= *capacity) {
+            size_t grown = *capacity ? 2 * *capacity : 256;
+            char *bigger = realloc(*line, grown);
+            if (!bigger) return 0;
+            *line = bigger;
+            *capacity = grown;
+        }
+        if (c == EOF || c == '\n') break;
+        (*line)[used++] = (char)c;
+    }
+    (*line)[used] = '\0';
+    return 1;
+}
+
 void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *p) {
     memset(p, 0, sizeof *p);
     char line[512], path[4200];
     FILE *f = mhfa_plan_tuning_file(path, sizeof path) ? fopen(path, "r") : NULL;
     if (f) {
-        while (fgets(line, sizeof line, f)) {
-            char *hash = strchr(line, '#');
+        char *text = NULL;
+        size_t capacity = 0;
+        while (read_line(f, &text, &capacity)) {
+            char *hash = strchr(text, '#');
             if (hash) *hash = '\0';
-            apply_line(ctx, line, 1, head_dim, p);
+            apply_line(ctx, text, 1, head_dim, p);
         }
+        free(text);
         fclose(f);
     }
     for (const char *t = builtin_table; *t;) {

@@ -259,15 +259,32 @@ static mhfa_status open_regular(const mhfa_context *ctx, mhfa_st_file *file, uin
     return MHFA_SUCCESS;
 }
 
+/* The header of file->stream, of size bytes; on failure the file is closed. */
+static mhfa_status read_and_check(const mhfa_context *ctx, mhfa_st_file *file, uint64_t size) {
+    mhfa_status status = read_header(ctx, file, size);
+    if (status == MHFA_SUCCESS) status = check_header(ctx, file);
+    if (status != MHFA_SUCCESS) mhfa_st_close(file);
+    return status;
+}
+
 mhfa_status mhfa_st_open(const mhfa_context *ctx, const char *path, mhfa_st_file *file) {
     memset(file, 0, sizeof *file);
     file->path = path;
     uint64_t size = 0;
     mhfa_status status = open_regular(ctx, file, &size);
-    if (status == MHFA_SUCCESS) status = read_header(ctx, file, size);
-    if (status == MHFA_SUCCESS) status = check_header(ctx, file);
-    if (status != MHFA_SUCCESS) mhfa_st_close(file);
-    return status;
+    if (status != MHFA_SUCCESS) {
+        mhfa_st_close(file);
+        return status;
+    }
+    return read_and_check(ctx, file, size);
+}
+
+mhfa_status mhfa_st_open_stream(const mhfa_context *ctx, FILE *stream, uint64_t size,
+                                const char *name, mhfa_st_file *file) {
+    memset(file, 0, sizeof *file);
+    file->stream = stream;
+    file->path = name;
+    return read_and_check(ctx, file, size);
 }
 
 void mhfa_st_close(mhfa_st_file *file) {

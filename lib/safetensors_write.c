@@ -138,8 +138,9 @@ mhfa_status mhfa_st_write(const mhfa_context *ctx, const char *path, const mhfa_
         if (written && rename(tmp, path) != 0) written = 0, error = errno;
         if (!written) {
             unlink(tmp);
-            status = mhfa_fail(ctx, MHFA_ERROR_IO, "saving %s failed (the old file is intact): %s",
-                               path, strerror(error));
+            status =
+                mhfa_fail(ctx, error == ENOMEM ? MHFA_ERROR_OUT_OF_MEMORY : MHFA_ERROR_IO,
+                          "saving %s failed (the old file is intact): %s", path, strerror(error));
         }
     }
     free(header);

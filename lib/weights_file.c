@@ -126,11 +126,11 @@ mhfa_status mhfa_module_save(const mhfa_module *m, const char *path, const char 
         uint64_t in = (uint64_t)(i == MHFA_W_OUT ? cfg->embed_dim : cfg->input_dim);
         names[n] = tensor_name(prefix, i, ".weight");
         tensors[n] = (mhfa_st_output){names[n], m->host_weight[i], 2, {e, in}};
-        named = named && names[n++];
+        named = names[n++] && named; /* n counts every name, NULL or not, to free them */
         if (!cfg->bias) continue;
         names[n] = tensor_name(prefix, i, ".bias");
         tensors[n] = (mhfa_st_output){names[n], m->host_bias[i], 1, {e, 0}};
-        named = named && names[n++];
+        named = names[n++] && named;
     }
     char heads[16], input[16], embed[16];
     snprintf(heads, sizeof heads, "%d", cfg->n_heads);

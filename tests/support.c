@@ -146,9 +146,16 @@ size_t make_mask(const test_case *c, test_rng *rng, unsigned char **mask, int di
 }
 
 void run_case(mhfa_context *ctx, const test_case *c, test_rng *rng) {
+    run_case_with(ctx, c, rng, NULL, 0);
+}
+
+mhfa_module *run_case_with(mhfa_context *ctx, const test_case *c, test_rng *rng,
+                           void (*prepare)(mhfa_module *m, const test_case *c, int graph_size),
+                           int keep) {
     float *weight[4], *bias[4];
     mhfa_module *m = make_module(ctx, c, rng, weight, bias);
     const int B = c->batch, Nq = c->n_query, Nk = c->self_attention ? c->n_query : c->graph_size;
+    if (prepare) prepare(m, c, Nk);
     size_t q_n = (size_t)B * Nq * c->input_dim, h_n = (size_t)B * Nk * c->input_dim;
     size_t out_n = (size_t)B * Nq * c->embed_dim, w_n = (size_t)B * c->n_heads * Nq * Nk;
     float *q = checked_malloc(q_n * sizeof(float));
@@ -217,5 +224,7 @@ void run_case(mhfa_context *ctx, const test_case *c, test_rng *rng) {
     free(q);
     free(h);
     free_weights(weight, bias);
+    if (keep) return m;
     mhfa_module_destroy(m);
+    return NULL;
 }

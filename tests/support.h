@@ -49,6 +49,11 @@ void free_weights(float *weight[4], float *bias[4]);
 /* Builds the module, runs one forward and checks output (and stored weights) against the
  * reference. */
 void run_case(mhfa_context *ctx, const test_case *c, test_rng *rng);
+/* The same, with prepare (may be NULL) called on the module before its forward; keep: the module
+ * is returned to the caller, else destroyed (and NULL returned). */
+mhfa_module *run_case_with(mhfa_context *ctx, const test_case *c, test_rng *rng,
+                           void (*prepare)(mhfa_module *m, const test_case *c, int graph_size),
+                           int keep);
 /* Fills a mask for the case; returns its element count (0 for none). */
 size_t make_mask(const test_case *c, test_rng *rng, unsigned char **mask, int dims[4]);
 

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,8 +96,8 @@ static void binary_cache(void **state) {
     /* A new context finds every program in the cache. */
     assert_true(run_and_check_cached());
 
-    /* Files whose header is damaged are ignored and rewritten. (A damaged binary body is the
-     * driver's to judge: NVIDIA's binaries are PTX text, and a changed comment still loads.) */
+    /* Files whose header is damaged are ignored and rewritten (other damage:
+     * binary_cache_bad_files). */
     DIR *d = opendir(dir);
     char path[512];
     for (struct dirent *e; (e = readdir(d));) {
@@ -117,6 +118,189 @@ static void binary_cache(void **state) {
     assert_false(run_and_check_cached());
     assert_int_equal(count_files(dir, ".bin"), 0);
     rmdir(dir);
+}
+
+/* ---- cache files that are not what they should be ---- */
+
+enum { MAX_CACHE_FILES = 16 };
+
+static int cache_files(const char *dir, char names[MAX_CACHE_FILES][512]) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < MAX_CACHE_FILES;) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".bin") == 0)
+            snprintf(names[n++], 512, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* One context and module, a forward of fixed inputs into out; returns whether every program came
+ * from the cache. */
+static int fixed_forward(float out[24]) {
+    mhfa_context *ctx = NULL;
+    if (mhfa_context_create(NULL, &ctx) != MHFA_SUCCESS) fail_msg("%s", mhfa_last_create_error());
+    mhfa_config cfg = mhfa_config_default(2, 6, 8);
+    mhfa_module *m = NULL;
+    if (mhfa_module_create(ctx, &cfg, &m) != MHFA_SUCCESS)
+        fail_msg("%s", mhfa_context_error_message(ctx));
+    float q[3 * 6];
+    test_rng rng;
+    rng_init(&rng, 42);
+    fill_normal(&rng, q, 18, 1.0);
+    poison(out, 24);
+    assert_int_equal(mhfa_forward(m, 1, 3, 3, q, NULL, NULL, out), MHFA_SUCCESS);
+    int cached = all_from_binaries(ctx);
+    mhfa_module_destroy(m);
+    mhfa_context_destroy(ctx);
+    return cached;
+}
+
+typedef enum damage {
+    TRUNCATED,     /* cut in the middle of the binary */
+    EMPTY,         /* no bytes */
+    HEADER_ONLY,   /* cut after the header */
+    RANDOM,        /* random bytes throughout */
+    RANDOM_BINARY, /* a right header, random bytes after it */
+    FLIPPED_BIT,   /* one bit of the binary changed */
+    HUGE_SIZE,     /* the header claims more bytes than there are */
+    FOREIGN,       /* another program's (another key's) file under this name */
+    UNREADABLE,    /* mode 000 (nothing to a root user) */
+    DIRECTORY,     /* a folder where the file should be */
+    FIFO,          /* a named pipe: reading it would block */
+    DAMAGES
+} damage;
+
+static const char *const damage_names[DAMAGES] = {
+    "truncated", "empty",   "header only", "random",    "random binary", "flipped bit",
+    "huge size", "foreign", "unreadable",  "directory", "fifo"};
+
+static void randomize(FILE *f, long from, long to, test_rng *rng) {
+    fseek(f, from, SEEK_SET);
+    for (long i = from; i < to; i++)
+        fputc((int)(rng_next(rng) & 255), f);
+}
+
+static void apply_damage(damage d, char names[MAX_CACHE_FILES][512], int n) {
+    test_rng rng;
+    rng_init(&rng, 7);
+    enum { HEADER = 32 }; /* magic, key check, size, binary check */
+    if (d == FOREIGN) {   /* each file takes the next one's place */
+        char first[600];
+        snprintf(first, sizeof first, "%.500s.foreign", names[0]);
+        assert_int_equal(rename(names[0], first), 0);
+        for (int i = 0; i + 1 < n; i++)
+            assert_int_equal(rename(names[i + 1], names[i]), 0);
+        assert_int_equal(rename(first, names[n - 1]), 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat info;
+        if (stat(names[i], &info) != 0) fail_msg("%s: %s", damage_names[d], names[i]);
+        long size = (long)info.st_size;
+        FILE *f = NULL;
+        switch (d) {
+        case TRUNCATED:
+            assert_int_equal(truncate(names[i], HEADER + (size - HEADER) / 2), 0);
+            break;
+        case EMPTY:
+            assert_int_equal(truncate(names[i], 0), 0);
+            break;
+        case HEADER_ONLY:
+            assert_int_equal(truncate(names[i], HEADER), 0);
+            break;
+        case RANDOM:
+        case RANDOM_BINARY:
+        case FLIPPED_BIT:
+        case HUGE_SIZE:
+            assert_non_null(f = fopen(names[i], "r+b"));
+            if (d == RANDOM) randomize(f, 0, size, &rng);
+            if (d == RANDOM_BINARY) randomize(f, HEADER, size, &rng);
+            if (d == FLIPPED_BIT) {
+                long at = HEADER + (size - HEADER) / 2;
+                fseek(f, at, SEEK_SET);
+                int c = fgetc(f);
+                fseek(f, at, SEEK_SET);
+                fputc(c ^ 0x10, f);
+            }
+            if (d == HUGE_SIZE) {
+                uint64_t huge = (uint64_t)1 << 30;
+                fseek(f, 16, SEEK_SET);
+                fwrite(&huge, sizeof huge, 1, f);
+            }
+            fclose(f);
+            break;
+        case UNREADABLE:
+            assert_int_equal(chmod(names[i], 0), 0);
+            break;
+        case DIRECTORY:
+        case FIFO:
+            assert_int_equal(remove(names[i]), 0);
+            assert_int_equal(d == DIRECTORY ? mkdir(names[i], 0755) : mkfifo(names[i], 0644), 0);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Every kind of bad cache file is ignored: the programs are compiled, the forward gives the same
+ * bits as before, and the file is written anew where it can be (not over a folder). A folder that
+ * cannot be written to only keeps the cache from filling. */
+static void binary_cache_bad_files(void **state) {
+    (void)state;
+    unsetenv("MHFA_KERNEL_DIR");
+    unsetenv("MHFA_TUNING_FILE");
+    char dir[] = "/tmp/mhfa-cache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("MHFA_CACHE_DIR", dir, 1);
+    float reference[24], out[24];
+    assert_false(fixed_forward(reference));
+    char names[MAX_CACHE_FILES][512];
+    const int n = cache_files(dir, names);
+    assert_true(n >= 2);
+    for (damage d = 0; d < DAMAGES; d++) {
+        if (d == UNREADABLE && geteuid() == 0) continue;
+        apply_damage(d, names, n);
+        int cached = fixed_forward(out);
+        if (cached) fail_msg("a %s cache file was used", damage_names[d]);
+        assert_memory_equal(out, reference, sizeof out);
+        const int replaced = d != DIRECTORY; /* rename() replaces a FIFO, not a folder */
+        if (fixed_forward(out) != replaced)
+            fail_msg("after a %s cache file, the next run %s the cache", damage_names[d],
+                     replaced ? "did not use" : "used");
+        assert_memory_equal(out, reference, sizeof out);
+        assert_int_equal(count_files(dir, ".tmp"), 0);
+        if (!replaced) {
+            for (int i = 0; i < n; i++)
+                assert_int_equal(remove(names[i]), 0);
+            assert_false(fixed_forward(out));
+        }
+    }
+
+    /* A folder that cannot be written to (root writes anyway), and one that cannot be made. */
+    remove_files(dir);
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(dir, 0555), 0);
+        assert_false(fixed_forward(out));
+        assert_memory_equal(out, reference, sizeof out);
+        assert_int_equal(count_files(dir, ".bin") + count_files(dir, ".tmp"), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+    }
+    char file[600], below[700];
+    snprintf(file, sizeof file, "%s/plain-file", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(below, sizeof below, "%s/cache", file);
+    setenv("MHFA_CACHE_DIR", below, 1);
+    assert_false(fixed_forward(out));
+    assert_memory_equal(out, reference, sizeof out);
+    remove(file);
+    rmdir(dir);
+    setenv("MHFA_CACHE_DIR", "off", 1);
 }
 
 static void copy_file(const char *from, const char *to, const char *extra_text) {
@@ -300,9 +484,8 @@ static void absorbed_choice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(binary_cache),
-        cmocka_unit_test(kernel_dir),
-        cmocka_unit_test(tuning_file),
+        cmocka_unit_test(binary_cache),    cmocka_unit_test(binary_cache_bad_files),
+        cmocka_unit_test(kernel_dir),      cmocka_unit_test(tuning_file),
         cmocka_unit_test(absorbed_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
