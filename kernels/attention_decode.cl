@@ -83,7 +83,7 @@ __kernel void decode_merge(__global const float *partial, int chunks, __global f
                 acc[c] = MAC(p[2 + c], w, acc[c]);
         }
     }
-    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
+    float inv = softmax_inverse(l);
     if (!finite) inv = NAN;
     if (dropout_p > 0.0f) inv /= 1.0f - dropout_p;
     __global float *out_row = HEAD_ROWS(out, batch, head, n_query) + query * ROW_STRIDE;

@@ -260,7 +260,7 @@ __kernel void mma_attention(ATTENTION_ARGS) {
         /* A query row that is not finite: NaN out, as in PyTorch (its scores are NaN, which
          * fmax passed over). */
         const float total = quad_sum(q_finite[r] ? l[r] : NAN, scratch);
-        float inv = total == 0.0f ? 0.0f : 1.0f / total;
+        float inv = softmax_inverse(total);
         if (dropout) inv /= 1.0f - dropout_p;
         const int row = r ? row1 : row0;
         if (row >= n_query) continue;

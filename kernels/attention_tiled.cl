@@ -137,7 +137,7 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
     }
 
     if (!at.active) return;
-    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
+    float inv = softmax_inverse(l);
     if (!at.finite) inv = NAN;
     if (dropout) inv /= 1.0f - dropout_p;
     __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
@@ -175,7 +175,7 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
     CHECK_LOCAL_BYTES(sizeof ks + sizeof vs + sizeof ps);
     const int lid = get_local_id(0), q0 = get_group_id(0) * BLOCK_Q;
     if (!at.finite) m = NAN; /* every weight NaN */
-    const float inv = l == 0.0f ? 0.0f : 1.0f / l;
+    const float inv = softmax_inverse(l);
     const float keep_scale = dropout ? 1.0f / (1.0f - dropout_p) : 1.0f;
     for (int k0 = 0; k0 < graph_size; k0 += BLOCK_K) {
         const int in_tile = min(BLOCK_K, graph_size - k0);

@@ -164,7 +164,7 @@ inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p,
                           int os_row, __global float *out_head, size_t row_stride, int q0,
                           int n_query) {
     const int lid = get_local_id(0);
-    float inv = l == 0.0f ? 0.0f : 1.0f / l; /* l NaN: NaN */
+    float inv = softmax_inverse(l);
     if (dropout) inv /= 1.0f - dropout_p;
 #if ROWS_LAYOUT
     barrier(CLK_LOCAL_MEM_FENCE); /* os is no longer read */
@@ -273,7 +273,7 @@ __kernel void wide_attention_with_weights(ATTENTION_ARGS, __global float *weight
                      &m, &l, dropout_p, dropout_seed, dropout_offset);
     if (!at.finite) m = l = NAN; /* the weights and the output NaN */
     row_max[at.lid] = m;
-    row_inv[at.lid] = l == 0.0f ? 0.0f : 1.0f / l;
+    row_inv[at.lid] = softmax_inverse(l);
     if (OUTPUTS_FIRST)
         write_outputs(acc, l, dropout, dropout_p, vs, DV,
                       HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, at.q0, n_query);

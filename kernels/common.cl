@@ -22,6 +22,12 @@
 #define SOFTMAX_EXP(x) exp(x)
 #endif
 
+/* 1 / l for a row's softmax sum: 0 where nothing was attendable (l = 0), NaN where the sum is
+ * NaN (a test l > 0 would turn that into 0, a finite row for NaN inputs). */
+inline float softmax_inverse(float l) {
+    return l == 0.0f ? 0.0f : 1.0f / l;
+}
+
 /* The host computes a kernel's local memory before it builds it (to skip a build the device
  * cannot hold) and passes it as LOCAL_BYTES; a kernel with __local arrays checks here, at compile
  * time, that they take exactly that, so the host's formula and the arrays cannot drift apart. */

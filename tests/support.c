@@ -1,7 +1,9 @@
+#define _POSIX_C_SOURCE 200809L /* opendir */
 #include "support.h"
 
 #include "reference.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,18 @@ mhfa_context *test_context(void) {
 void poison(float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         x[i] = NAN;
+}
+
+void remove_files_in(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
 }
 
 void *checked_malloc(size_t bytes) {

@@ -27,6 +27,7 @@ void fill_normal(test_rng *rng, float *x, size_t n, double scale);
 mhfa_context *test_context(void);
 void poison(float *x, size_t n); /* NaN everywhere, so an unwritten element fails */
 void *checked_malloc(size_t bytes);
+void remove_files_in(const char *dir); /* every file of dir whose name does not start with '.' */
 
 /* SEMANTICS.md's bound: max |out - ref| <= 1e-5 * max(1, max |ref|), and nothing non-finite. */
 void assert_close(const float *out, const double *ref, size_t n, const char *what);

@@ -147,18 +147,6 @@ static void run_sequence(sequence *s, const mhfa_fault_kind *kinds, int n_kinds)
 
 /* ---- helpers ---- */
 
-static void remove_dir_files(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove(path);
-    }
-    closedir(d);
-}
-
 static mhfa_context *new_context(void) {
     mhfa_context *ctx = NULL;
     if (mhfa_context_create(NULL, &ctx) != MHFA_SUCCESS)
@@ -328,7 +316,7 @@ typedef struct module_seq {
 static void module_setup(sequence *s) {
     module_seq *c = s->data;
     if (c->cold) {
-        remove_dir_files(cold_dir);
+        remove_files_in(cold_dir);
         setenv("MHFA_CACHE_DIR", cold_dir, 1);
     } else {
         setenv("MHFA_CACHE_DIR", warm_dir, 1);
@@ -646,7 +634,7 @@ static void save_teardown(sequence *s) {
 static void weights_save(void **state) {
     (void)state;
     setenv("MHFA_CACHE_DIR", warm_dir, 1);
-    remove_dir_files(cold_dir);
+    remove_files_in(cold_dir);
     save_seq c;
     memset(&c, 0, sizeof c);
     sequence s = {.name = "module save",
@@ -963,8 +951,8 @@ static int setup_all(void **state) {
 static int teardown_all(void **state) {
     (void)state;
     cjson_counted(0);
-    remove_dir_files(warm_dir);
-    remove_dir_files(cold_dir);
+    remove_files_in(warm_dir);
+    remove_files_in(cold_dir);
     rmdir(warm_dir);
     rmdir(cold_dir);
     printf("# %ld fault points in all, %ld got around\n", total_points, total_recovered);

@@ -29,18 +29,6 @@ static int count_files(const char *dir, const char *suffix) {
     return n;
 }
 
-static void remove_files(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        remove(path);
-    }
-    closedir(d);
-}
-
 /* Creates a context and a module, runs one small forward; returns the status of module_create. */
 static mhfa_status make_and_run(mhfa_context **ctx_out, mhfa_module **m_out) {
     mhfa_context *ctx = NULL;
@@ -113,7 +101,7 @@ static void binary_cache(void **state) {
     assert_true(run_and_check_cached());
 
     /* "off" writes nothing. */
-    remove_files(dir);
+    remove_files_in(dir);
     setenv("MHFA_CACHE_DIR", "off", 1);
     assert_false(run_and_check_cached());
     assert_int_equal(count_files(dir, ".bin"), 0);
@@ -281,7 +269,7 @@ static void binary_cache_bad_files(void **state) {
     }
 
     /* A folder that cannot be written to (root writes anyway), and one that cannot be made. */
-    remove_files(dir);
+    remove_files_in(dir);
     if (geteuid() != 0) {
         assert_int_equal(chmod(dir, 0555), 0);
         assert_false(fixed_forward(out));
@@ -352,7 +340,7 @@ static void kernel_dir(void **state) {
     mhfa_context_destroy(ctx);
 
     /* A folder without the sources: IO. */
-    remove_files(dir);
+    remove_files_in(dir);
     assert_int_equal(make_and_run(&ctx, &m), MHFA_ERROR_IO);
     mhfa_context_destroy(ctx);
     rmdir(dir);
