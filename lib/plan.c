@@ -36,6 +36,9 @@
  * built for the path (masked forwards their own where one was chosen). */
 #include "internal.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +65,32 @@ static int split(char *line, char **fields, int max) {
     return n;
 }
 
+/* Reads up to max blank-separated decimal numbers from text after the word `word` (NULL: from
+ * the start); returns how many, stopping at the first other word, or -1 when the word is not
+ * there or a number is beyond int (refused rather than wrapped, as sscanf's %d would). */
+static int numbers_after(const char *text, const char *word, int *out, int max) {
+    if (word) {
+        size_t len = strlen(word);
+        if (strncmp(text, word, len) != 0 || (text[len] && text[len] != ' ' && text[len] != '\t'))
+            return -1;
+        text += len;
+    }
+    int n = 0;
+    while (n < max) {
+        while (*text == ' ' || *text == '\t')
+            text++;
+        int sign = *text == '-' || *text == '+';
+        if (!isdigit((unsigned char)text[sign])) break;
+        char *end;
+        errno = 0;
+        long v = strtol(text, &end, 10);
+        if (errno == ERANGE || v > INT_MAX || v < INT_MIN) return -1;
+        out[n++] = (int)v;
+        text = end;
+    }
+    return n;
+}
+
 static int positive(int v) {
     return v > 0 && v <= 4096;
 }
@@ -69,13 +98,13 @@ static int positive(int v) {
 static void parse_projection(const char *value, mhfa_projection_choice *c) {
     int a[5];
     if (c->variant) return;
-    if (sscanf(value, "tiled %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]) == 5) {
+    if (numbers_after(value, "tiled", a, 5) == 5) {
         for (int i = 0; i < 5; i++)
             if (!positive(a[i])) return;
         if (a[0] % a[3] || a[1] % a[4]) return;
         c->variant = MHFA_PROJECT_TILED;
         c->tiled = (mhfa_tiled_tile){a[0], a[1], a[2], a[3], a[4]};
-    } else if (sscanf(value, "mma %d %d %d %d %d", &a[0], &a[1], &a[2], &a[3], &a[4]) == 5) {
+    } else if (numbers_after(value, "mma", a, 5) == 5) {
         for (int i = 0; i < 5; i++)
             if (!positive(a[i])) return;
         if (a[0] % 16 || a[3] % 16 || a[4] % 8) return;
@@ -83,8 +112,8 @@ static void parse_projection(const char *value, mhfa_projection_choice *c) {
         c->mma = (mhfa_mma_tile){a[0], a[1], a[2], a[3], a[4]};
     } else if (strcmp(value, "clblast") == 0) {
         c->variant = MHFA_PROJECT_CLBLAST;
-    } else if (sscanf(value, "vector %d", &a[0]) == 1 && positive(a[0]) && a[0] <= 64) {
-        if (sscanf(value, "vector %d %d", &a[0], &a[1]) < 2) a[1] = 1;
+    } else if (numbers_after(value, "vector", a, 2) >= 1 && positive(a[0]) && a[0] <= 64) {
+        if (numbers_after(value, "vector", a, 2) < 2) a[1] = 1;
         if (a[1] != 1 && a[1] != 2 && a[1] != 4) return; /* PoCL 3.1 crashed on 3 */
         c->variant = MHFA_PROJECT_VECTOR;
         c->vector = (mhfa_vector_tile){a[0], a[1]};
@@ -93,19 +122,25 @@ static void parse_projection(const char *value, mhfa_projection_choice *c) {
 
 static void parse_attention(const char *head_dim, const char *value, int want,
                             mhfa_attention_choice *c) {
-    int q, k;
+    int dim;
     if (c->variant) return;
-    if (strcmp(head_dim, "*") != 0 && atoi(head_dim) != want) return;
-    if (sscanf(value, "mma %d %d", &q, &k) == 2 && positive(q) && q <= 32 && positive(k) &&
-        k % 8 == 0) {
-        *c = (mhfa_attention_choice){.variant = MHFA_ATTEND_MMA, .warps = q, .block_k = k};
-    } else if (sscanf(value, "wide %d %d", &q, &k) == 2 && positive(q) && q % 32 == 0 &&
-               positive(k) && k % 32 == 0) {
-        *c = (mhfa_attention_choice){.variant = MHFA_ATTEND_WIDE, .block_q = q, .tile_keys = k};
-    } else if (sscanf(value, "vector %d", &k) == 1 && positive(k) && k <= 256) {
-        *c = (mhfa_attention_choice){.variant = MHFA_ATTEND_VECTOR, .block_k = k};
-    } else if (sscanf(value, "%d %d", &q, &k) == 2 && positive(q) && positive(k)) {
-        *c = (mhfa_attention_choice){.variant = MHFA_ATTEND_TILED, .block_q = q, .block_k = k};
+    if (strcmp(head_dim, "*") != 0 && (numbers_after(head_dim, NULL, &dim, 1) != 1 || dim != want))
+        return;
+    int v[2];
+    if (numbers_after(value, "mma", v, 2) == 2) {
+        if (positive(v[0]) && v[0] <= 32 && positive(v[1]) && v[1] % 8 == 0)
+            *c =
+                (mhfa_attention_choice){.variant = MHFA_ATTEND_MMA, .warps = v[0], .block_k = v[1]};
+    } else if (numbers_after(value, "wide", v, 2) == 2) {
+        if (positive(v[0]) && v[0] % 32 == 0 && positive(v[1]) && v[1] % 32 == 0)
+            *c = (mhfa_attention_choice){
+                .variant = MHFA_ATTEND_WIDE, .block_q = v[0], .tile_keys = v[1]};
+    } else if (numbers_after(value, "vector", v, 1) == 1) {
+        if (positive(v[0]) && v[0] <= 256)
+            *c = (mhfa_attention_choice){.variant = MHFA_ATTEND_VECTOR, .block_k = v[0]};
+    } else if (numbers_after(value, NULL, v, 2) == 2 && positive(v[0]) && positive(v[1])) {
+        *c =
+            (mhfa_attention_choice){.variant = MHFA_ATTEND_TILED, .block_q = v[0], .block_k = v[1]};
     }
     size_t len = strlen(value); /* a line that does not parse leaves c as it was */
     if (c->variant) c->rows = len > 5 && strcmp(value + len - 5, " rows") == 0;
@@ -122,12 +157,12 @@ static void parse_absorbed(const char *value, int from_file, mhfa_plan *p) {
         if (from_file) p->absorbed_source = MHFA_FROM_TUNING_FILE;
         return;
     }
-    int group = 0, keys = 0, always = strncmp(value, "always", 6) == 0;
-    int n = sscanf(always ? value + 6 : value, "%d %d", &group, &keys);
-    if (n == 2 && positive(group) && positive(keys)) {
-        p->absorbed_group = group;
-        p->absorbed_keys = keys;
-    } else if (!(always && n <= 0)) {
+    int two[2], always = numbers_after(value, "always", two, 0) == 0;
+    int n = numbers_after(value, always ? "always" : NULL, two, 2);
+    if (n == 2 && positive(two[0]) && positive(two[1])) {
+        p->absorbed_group = two[0];
+        p->absorbed_keys = two[1];
+    } else if (!(always && n == 0)) {
         return;
     }
     if (always && !p->absorbed_mode) p->absorbed_mode = MHFA_ABSORBED_ALWAYS;
@@ -206,8 +241,9 @@ static void apply_line(const mhfa_context *ctx, char *line, int from_file, int h
         if (p->projection.variant) p->projection.source = source;
     }
     if (n == 3 && strcmp(fields[1], "decode") == 0 && !p->decode_chunk) {
-        int chunk = atoi(fields[2]);
-        if (positive(chunk)) p->decode_chunk = chunk, p->decode_source = source;
+        int chunk;
+        if (numbers_after(fields[2], NULL, &chunk, 1) == 1 && positive(chunk))
+            p->decode_chunk = chunk, p->decode_source = source;
     }
     if (n == 3 && strcmp(fields[1], "absorbed") == 0) parse_absorbed(fields[2], from_file, p);
     mhfa_attention_choice *c = NULL;

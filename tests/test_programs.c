@@ -375,9 +375,12 @@ static void tuning_file(void **state) {
           "* | projection | tiled 0 16 4 4 4\n"
           "* | projection | tiled 32 16 4 4 4  # the first valid line wins\n"
           "* | projection | tiled 64 64 8 4 4\n"
+          "* | flash | 16 | 4294967298 5  # past int: refused, not wrapped to 2\n"
           "* | flash | 16 | 8 5\n"
           "* | flash masked | 16 | 4 3\n"
+          "* | manual | 4294967312 | 3 3  # no head size 16 in disguise\n"
           "* | manual | 16 | 2 3\n"
+          "* | decode | 4294967299\n"
           "* | flash | garbage\n"
           "* | flash | 8 | garbage rows  # skipped whole: no rows-major layout\n"
           "* | absorbed | 4\n"
@@ -395,7 +398,8 @@ static void tuning_file(void **state) {
     assert_int_equal(m16->kernels.projection_local[1], 8);
     assert_int_equal(m16->kernels.attention.block_q, 8);
     assert_int_equal(m16->kernels.attention_masked.block_q, 4); /* masked forwards' own */
-    assert_true(m8->kernels.attention.block_q != 8);            /* no line for head_dim 8 */
+    assert_int_equal(m16->plan.decode_source, MHFA_FROM_TABLE);
+    assert_true(m8->kernels.attention.block_q != 8); /* no line for head_dim 8 */
     assert_null(m8->kernels.attention_masked.kernel);
     assert_int_equal(m8->kernels.attention.rows_layout, 0);
     assert_non_null(m16->kernels.absorbed);
