@@ -1,6 +1,7 @@
 /* Conversions to float32 from the byte layouts weights files use: little-endian float16,
  * bfloat16, float32 and float64, read byte by byte so that neither the host's byte order nor the
- * data's alignment matters. */
+ * data's alignment matters; and from float32 to float16 and bfloat16, rounded to nearest even as
+ * PyTorch's .half() and .bfloat16() round. */
 #include "internal.h"
 
 #include <math.h>
@@ -38,6 +39,31 @@ float mhfa_half_to_float(uint16_t h) {
 
 float mhfa_bfloat16_to_float(uint16_t b) {
     return float_from_bits((uint32_t)b << 16);
+}
+
+uint16_t mhfa_float_to_half(float f) {
+    const uint32_t bits = float_bits(f), sign = (bits >> 16) & 0x8000u, abs = bits & 0x7fffffffu;
+    if (abs > 0x7f800000u) /* NaN: quiet, with the top of its payload */
+        return (uint16_t)(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
+    if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* from 65520 up: infinity */
+    if (abs >= 0x38800000u) { /* normal: rebias the exponent, round off 13 fraction bits */
+        uint32_t rebiased = abs - 0x38000000u;
+        return (uint16_t)(sign | ((rebiased + 0xfffu + ((rebiased >> 13) & 1u)) >> 13));
+    }
+    /* Below 2^-14: a multiple of 2^-24, the integer significand * 2^(exponent - 126) rounded. */
+    const uint32_t exponent = abs >> 23, significand = (abs & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126 - exponent;
+    if (exponent == 0 || shift > 24) return (uint16_t)sign; /* below 2^-25: zero */
+    uint32_t units = significand >> shift, rest = significand & ((1u << shift) - 1);
+    const uint32_t tie = 1u << (shift - 1);
+    if (rest > tie || (rest == tie && (units & 1u))) units++; /* may become 2^-14, still right */
+    return (uint16_t)(sign | units);
+}
+
+uint16_t mhfa_float_to_bfloat16(float f) {
+    const uint32_t bits = float_bits(f);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u); /* quiet */
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
 void mhfa_decode_floats(mhfa_st_dtype dtype, const unsigned char *bytes, size_t count, float *out) {

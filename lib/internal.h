@@ -363,6 +363,9 @@ mhfa_status mhfa_initial_weights(const mhfa_config *cfg, uint64_t seed, mhfa_hos
 
 float mhfa_half_to_float(uint16_t h);
 float mhfa_bfloat16_to_float(uint16_t b);
+/* Rounded to nearest, ties to even; overflow gives infinity, NaN stays NaN (quiet). */
+uint16_t mhfa_float_to_half(float f);
+uint16_t mhfa_float_to_bfloat16(float f);
 /* count values of dtype from little-endian bytes into float32. */
 void mhfa_decode_floats(mhfa_st_dtype dtype, const unsigned char *bytes, size_t count, float *out);
 void mhfa_encode_float32_le(const float *values, size_t count, unsigned char *bytes);
