@@ -18,6 +18,7 @@
 #include "mhfa.h"
 
 #include "random_data.h"
+#include "stage_times.h"
 
 #include <errno.h>
 #include <math.h>
@@ -60,6 +61,7 @@ typedef struct options {
     int selected[N_CASES];
     int runs, warmup;
     int shorten; /* -1: decide from the device type */
+    int stages;  /* --stages: also time each stage, over a profiling queue */
     const char *dump_dir, *json_path;
 } options;
 
@@ -69,6 +71,8 @@ typedef struct result {
     const char *note;
     const char *error;
     double median_ms, min_ms, tflops;
+    double stage_ms[N_STAGES], stage_flops[N_STAGES]; /* --stages: medians; flops per forward */
+    int stage_kernels;
     size_t peak_bytes;
     int runs, skipped;
 } result;
@@ -151,6 +155,15 @@ static double case_flops(const bench_case *c) {
     double proj = 2.0 * b * (nq + 2.0 * nk) * din * e;
     double attn = 2.0 * 2.0 * b * nq * nk * e;
     return proj + attn + 2.0 * b * nq * e * e;
+}
+
+/* The same, per stage (stage_times.h): mask, input projections, attention, output projection. */
+static void stage_flops(const bench_case *c, double flops[N_STAGES]) {
+    double b = c->batch, nq = c->n_query, nk = c->graph_size, din = c->input_dim, e = c->embed_dim;
+    flops[STAGE_MASK] = 0.0;
+    flops[STAGE_PROJECT] = 2.0 * b * (nq + 2.0 * nk) * din * e;
+    flops[STAGE_ATTEND] = 2.0 * 2.0 * b * nq * nk * e;
+    flops[STAGE_OUTPUT] = 2.0 * b * nq * e * e;
 }
 
 /* ---- device data of one case ---- */
@@ -261,6 +274,30 @@ static const char *time_case(mhfa_module *m, mhfa_context *ctx, const bench_case
     return NULL;
 }
 
+/* --stages: opt->runs more forwards, each recorded; the median of each stage's device time. */
+static const char *time_stages(mhfa_module *m, mhfa_context *ctx, const bench_case *c,
+                               const case_data *d, const options *opt, result *r) {
+    double *t = xmalloc((size_t)opt->runs * N_STAGES * sizeof *t);
+    const char *err = NULL;
+    for (int i = 0; i < opt->runs && !err; i++) {
+        double ms[N_STAGES];
+        stage_times_start();
+        double wall = time_forward(m, ctx, c, d);
+        int kernels = stage_times_finish(ms);
+        if (wall < 0) err = mhfa_context_error_message(ctx);
+        if (!err && kernels < 0) err = "a kernel launch could not be timed (--stages)";
+        for (int s = 0; s < N_STAGES; s++)
+            t[s * opt->runs + i] = ms[s];
+        r->stage_kernels = kernels;
+        progress(c->name, "stages", i + 1, opt->runs, wall);
+    }
+    for (int s = 0; s < N_STAGES && !err; s++)
+        r->stage_ms[s] = median(t + s * opt->runs, opt->runs);
+    stage_flops(c, r->stage_flops);
+    free(t);
+    return err;
+}
+
 /* ---- dump ---- */
 
 static int write_all(FILE *f, const void *p, size_t bytes) {
@@ -353,6 +390,7 @@ static const char *measure(mhfa_context *ctx, mhfa_module *m, const bench_case *
     size_t module_bytes = 0;
     const char *err = case_data_make(ctx, c, &d);
     if (!err) err = time_case(m, ctx, c, &d, opt, r);
+    if (!err && opt->stages) err = time_stages(m, ctx, c, &d, opt, r);
     if (!err) err = read_output(ctx, c, &d);
     if (!err && mhfa_module_device_bytes(m, &module_bytes) != MHFA_SUCCESS)
         err = mhfa_context_error_message(ctx);
@@ -397,6 +435,11 @@ static void json_result(FILE *f, const result *r, const char *device, const opti
                 ", \"mhfa_ms\": %.6g, \"mhfa_min_ms\": %.6g, \"tflops\": %.6g, "
                 "\"mhfa_peak_bytes\": %zu, \"runs\": %d, \"warmup\": %d",
                 r->median_ms, r->min_ms, r->tflops, r->peak_bytes, r->runs, opt->warmup);
+    if (!r->skipped && !r->error && r->stage_kernels > 0) {
+        fprintf(f, ", \"stage_kernels\": %d", r->stage_kernels);
+        for (int s = 0; s < N_STAGES; s++)
+            fprintf(f, ", \"%s_ms\": %.6g", stage_names[s], r->stage_ms[s]);
+    }
     if (r->skipped) fprintf(f, ", \"skipped\": true");
     if (r->error) {
         fprintf(f, ", \"error\": ");
@@ -429,6 +472,16 @@ static void print_result(const result *r) {
     else
         printf("case=%s mhfa_ms=%.4f tflops=%.4f mhfa_peak_bytes=%zu runs=%d note=\"%s\"\n",
                r->name, r->median_ms, r->tflops, r->peak_bytes, r->runs, r->note ? r->note : "");
+    if (!r->skipped && !r->error && r->stage_kernels > 0) {
+        printf("stages case=%s kernels=%d", r->name, r->stage_kernels);
+        for (int s = 0; s < N_STAGES; s++) {
+            printf(" %s_ms=%.4f", stage_names[s], r->stage_ms[s]);
+            if (r->stage_flops[s] > 0 && r->stage_ms[s] > 0)
+                printf(" %s_gflops=%.1f", stage_names[s],
+                       r->stage_flops[s] / (r->stage_ms[s] * 1e-3) / 1e9);
+        }
+        printf("\n");
+    }
     fflush(stdout);
 }
 
@@ -436,14 +489,17 @@ static void print_result(const result *r) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mhfa-bench [--cases a,b,...] [--short] [--runs N] [--warmup N]\n"
-               "                  [--dump DIR] [--json FILE]\n"
+               "                  [--dump DIR] [--json FILE] [--stages]\n"
                "Times mhfa forwards on the device of MHFA_DEVICE. Cases:");
     for (size_t i = 0; i < N_CASES; i++)
         fprintf(f, " %s", all_cases[i].name);
     fprintf(f,
             "\n--short (automatic on a CPU device): long at N%d, xlong skipped.\n"
             "--runs: timed forwards (default %d); --dump: write DIR/<case>.bin for "
-            "bench_torch.py.\n",
+            "bench_torch.py.\n"
+            "--stages: after the timed forwards, --runs more on a profiling queue, each kernel's\n"
+            "device time summed per stage (mask, project, attend, output; medians, GFLOP/s;\n"
+            "the absorbed kernel's whole forward counts as attend).\n",
             SHORT_N, DEFAULT_RUNS);
 }
 
@@ -467,7 +523,7 @@ static int positive_int(const char *s, const char *what) {
 }
 
 static options parse_args(int argc, char **argv) {
-    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, NULL, NULL};
+    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, 0, NULL, NULL};
     int any = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -479,6 +535,8 @@ static options parse_args(int argc, char **argv) {
             exit(0);
         } else if (!strcmp(a, "--short"))
             opt.shorten = 1;
+        else if (!strcmp(a, "--stages"))
+            opt.stages = 1;
         else if (!strcmp(a, "--cases"))
             select_cases(&opt, val), any = 1;
         else if (!strcmp(a, "--runs"))
@@ -520,11 +578,27 @@ static bench_case effective_case(size_t i, int shorten, result *r) {
     return c;
 }
 
+/* The same device behind a queue with profiling on, for --stages. */
+static mhfa_context *with_profiling_queue(mhfa_context *plain) {
+    cl_int err;
+    cl_command_queue queue =
+        clCreateCommandQueue(mhfa_context_cl_context(plain), mhfa_context_device(plain),
+                             CL_QUEUE_PROFILING_ENABLE, &err);
+    if (err != CL_SUCCESS) die("--stages: no profiling queue (OpenCL error %d)", err);
+    mhfa_context *ctx = NULL;
+    if (mhfa_context_create_from_queue(queue, &ctx) != MHFA_SUCCESS)
+        die("--stages: %s", mhfa_last_create_error());
+    clReleaseCommandQueue(queue); /* the context holds it, and through it the device's context */
+    mhfa_context_destroy(plain);
+    return ctx;
+}
+
 int main(int argc, char **argv) {
     options opt = parse_args(argc, argv);
     mhfa_context *ctx = NULL;
     if (mhfa_context_create(NULL, &ctx) != MHFA_SUCCESS)
         die("no device: %s", mhfa_last_create_error());
+    if (opt.stages) ctx = with_profiling_queue(ctx);
     const char *device = mhfa_context_device_name(ctx);
     if (opt.shorten < 0) {
         opt.shorten = is_cpu_device(ctx);
