@@ -17,6 +17,7 @@
 
 #include "mhfa.h"
 
+#include "fma_peak.h"
 #include "random_data.h"
 #include "stage_times.h"
 
@@ -62,6 +63,7 @@ typedef struct options {
     int runs, warmup;
     int shorten; /* -1: decide from the device type */
     int stages;  /* --stages: also time each stage, over a profiling queue */
+    int peak;    /* --peak: first measure the multiply-add rate (fma_peak.c) */
     const char *dump_dir, *json_path;
 } options;
 
@@ -489,7 +491,7 @@ static void print_result(const result *r) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mhfa-bench [--cases a,b,...] [--short] [--runs N] [--warmup N]\n"
-               "                  [--dump DIR] [--json FILE] [--stages]\n"
+               "                  [--dump DIR] [--json FILE] [--stages] [--peak]\n"
                "Times mhfa forwards on the device of MHFA_DEVICE. Cases:");
     for (size_t i = 0; i < N_CASES; i++)
         fprintf(f, " %s", all_cases[i].name);
@@ -499,7 +501,9 @@ static void usage(FILE *f) {
             "bench_torch.py.\n"
             "--stages: after the timed forwards, --runs more on a profiling queue, each kernel's\n"
             "device time summed per stage (mask, project, attend, output; medians, GFLOP/s;\n"
-            "the absorbed kernel's whole forward counts as attend).\n",
+            "the absorbed kernel's whole forward counts as attend).\n"
+            "--peak: first the device's float32 multiply-add rate from a kernel of independent\n"
+            "chains (the roof for those GFLOP/s).\n",
             SHORT_N, DEFAULT_RUNS);
 }
 
@@ -523,7 +527,7 @@ static int positive_int(const char *s, const char *what) {
 }
 
 static options parse_args(int argc, char **argv) {
-    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, 0, NULL, NULL};
+    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, 0, 0, NULL, NULL};
     int any = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -537,6 +541,8 @@ static options parse_args(int argc, char **argv) {
             opt.shorten = 1;
         else if (!strcmp(a, "--stages"))
             opt.stages = 1;
+        else if (!strcmp(a, "--peak"))
+            opt.peak = 1;
         else if (!strcmp(a, "--cases"))
             select_cases(&opt, val), any = 1;
         else if (!strcmp(a, "--runs"))
@@ -608,6 +614,7 @@ int main(int argc, char **argv) {
         die("cannot create %s: %s", opt.dump_dir, strerror(errno));
     printf("# mhfa %s on %s, runs=%d warmup=%d%s\n", mhfa_version_string(), device, opt.runs,
            opt.warmup, opt.shorten ? " short" : "");
+    if (opt.peak) printf("peak fma_gflops=%.1f\n", fma_peak_gflops(ctx));
     result res[N_CASES];
     int n = 0;
     for (size_t i = 0; i < N_CASES; i++) {
