@@ -62,7 +62,7 @@ typedef struct options {
     int selected[N_CASES];
     int runs, warmup;
     int shorten; /* -1: decide from the device type */
-    int stages;  /* --stages: also time each stage, over a profiling queue */
+    int stages;  /* --stages: also time each stage (the whole run on a profiling queue) */
     int peak;    /* --peak: first measure the multiply-add rate (fma_peak.c) */
     const char *dump_dir, *json_path;
 } options;
@@ -499,9 +499,9 @@ static void usage(FILE *f) {
             "\n--short (automatic on a CPU device): long at N%d, xlong skipped.\n"
             "--runs: timed forwards (default %d); --dump: write DIR/<case>.bin for "
             "bench_torch.py.\n"
-            "--stages: after the timed forwards, --runs more on a profiling queue, each kernel's\n"
-            "device time summed per stage (mask, project, attend, output; medians, GFLOP/s;\n"
-            "the absorbed kernel's whole forward counts as attend).\n"
+            "--stages: the whole run on a queue with profiling on; after the timed forwards,\n"
+            "--runs more, each kernel's device time summed per stage (mask, project, attend,\n"
+            "output; medians, GFLOP/s; the absorbed kernel's whole forward counts as attend).\n"
             "--peak: first the device's float32 multiply-add rate from a kernel of independent\n"
             "chains (the roof for those GFLOP/s).\n",
             SHORT_N, DEFAULT_RUNS);
