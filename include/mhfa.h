@@ -90,15 +90,20 @@ MHFA_API const char *mhfa_last_create_error(void);
 /* ---- module: one MultiHeadFlashAttention layer ---- */
 typedef struct mhfa_module mhfa_module;
 
+/* How weights, activations and the buffers of mhfa_forward_enqueue are stored. Arithmetic is
+ * float32 in every case; half storage halves the bytes moved. */
+typedef enum mhfa_dtype { MHFA_FLOAT32 = 0, MHFA_FLOAT16 = 1, MHFA_BFLOAT16 = 2 } mhfa_dtype;
+
 typedef struct mhfa_attention_args { /* what a replacement attention core receives */
-    cl_mem q, k, v;                  /* [batch][n_heads][len][head_dim] float32, contiguous */
+    cl_mem q, k, v;   /* [batch][n_heads][len][head_dim] in the module's dtype, contiguous */
     cl_mem keep;      /* NULL, or uchar, 1 = may attend, laid out [keep_dims[0]]..[keep_dims[3]] */
     int keep_dims[4]; /* each equals batch, n_heads, n_query, graph_size resp., or 1 (broadcast) */
-    cl_mem out;       /* [batch][n_heads][n_query][head_dim] float32, to be written */
+    cl_mem out;       /* [batch][n_heads][n_query][head_dim] in the dtype, to be written */
     int batch, n_heads, n_query, graph_size, head_dim;
     float scale;     /* 1/sqrt(head_dim) */
     float dropout_p; /* 0 unless training */
     uint64_t dropout_seed, dropout_offset;
+    mhfa_dtype dtype; /* the module's: how q, k, v and out are stored */
 } mhfa_attention_args;
 /* A replacement core enqueues its work on queue (in order after mhfa's own commands; an
  * out-of-order queue is fenced by mhfa before and after the call) and returns MHFA_SUCCESS, or a
@@ -115,8 +120,15 @@ typedef struct mhfa_config {
     mhfa_attention_fn
         attention_fn; /* NULL: the built-in flash kernel (unused on the manual path) */
     void *attention_fn_data;
+    mhfa_dtype dtype;       /* storage of weights, activations and the cl_mem buffers of
+                               mhfa_forward_enqueue (default MHFA_FLOAT32); mhfa_forward's host arrays
+                               stay float32 whatever the dtype (converted on the way in and out) */
+    int allow_reduced_math; /* 0 (default): products exact to float32, sums in float32. Nonzero:
+                               products may be in the storage type (TF32 for MHFA_FLOAT32), as
+                               PyTorch's reduced-precision paths do */
 } mhfa_config;
-/* The constructor's defaults: bias 1, dropout 0, store 0, no replacement core. */
+/* The constructor's defaults: bias 1, dropout 0, store 0, no replacement core, float32 storage,
+ * no reduced math. */
 MHFA_API mhfa_config mhfa_config_default(int n_heads, int input_dim, int embed_dim);
 
 /* Checks the config, allocates the weights on the device and initialises them as
@@ -135,7 +147,7 @@ MHFA_API mhfa_status mhfa_module_get_config(const mhfa_module *m, mhfa_config *c
 typedef enum mhfa_projection { MHFA_W_QUERY, MHFA_W_KEY, MHFA_W_VAL, MHFA_W_OUT } mhfa_projection;
 /* weight: [out_features][in_features] row-major, as PyTorch nn.Linear stores it; bias:
  * [out_features], must be NULL when the module has no bias and non-NULL when it has. get copies out
- * the same layout. */
+ * the same layout: the values the module holds, rounded to its dtype (to nearest, ties to even). */
 MHFA_API mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which,
                                                 const float *weight, const float *bias);
 MHFA_API mhfa_status mhfa_module_get_projection(const mhfa_module *m, mhfa_projection which,
@@ -179,7 +191,8 @@ typedef struct mhfa_mask {
 
 /* Blocking, on host arrays (row-major float32):
  * q [batch][n_query][input_dim]; h [batch][graph_size][input_dim] or NULL for self-attention
- * (then graph_size must equal n_query); mask NULL for none; out [batch][n_query][embed_dim]. */
+ * (then graph_size must equal n_query); mask NULL for none; out [batch][n_query][embed_dim].
+ * With half storage, q and h are rounded to the dtype on the way in, as the device stores them. */
 MHFA_API mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                   const float *q, const float *h, const mhfa_mask *mask,
                                   float *out);
@@ -193,7 +206,8 @@ typedef struct mhfa_mask_buffer {
 } mhfa_mask_buffer;
 
 /* Non-blocking forward on the application's buffers, in the context's queue (same layouts as
- * mhfa_forward, float32, offset 0): q, h (NULL for self-attention), mask (NULL for none), out.
+ * mhfa_forward, in the module's dtype: float32, or 16-bit float16 or bfloat16 elements; offset
+ * 0): q, h (NULL for self-attention), mask (NULL for none), out.
  * The forward starts after the num_wait events in wait_list; if event is not NULL it receives an
  * event that completes with the forward (release it with clReleaseEvent). The buffers must stay
  * alive and unchanged until then, and out is not to be read before: the forward may keep
@@ -206,6 +220,18 @@ MHFA_API mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query
                                           cl_mem q, cl_mem h, const mhfa_mask_buffer *mask,
                                           cl_mem out, cl_uint num_wait, const cl_event *wait_list,
                                           cl_event *event);
+
+/* ---- storage types on the host ---- */
+/* For mhfa_forward_enqueue's buffers: count float32 values as dtype stores them (MHFA_FLOAT16 and
+ * MHFA_BFLOAT16: 2 bytes each, in the host's byte order, rounded to nearest even, NaN kept as a
+ * quiet NaN; MHFA_FLOAT32: copied), and back. MHFA_ERROR_INVALID_ARGUMENT for another dtype or a
+ * NULL array when count > 0 (there is no context for a message). */
+MHFA_API mhfa_status mhfa_dtype_encode(mhfa_dtype dtype, const float *values, size_t count,
+                                       void *stored);
+MHFA_API mhfa_status mhfa_dtype_decode(mhfa_dtype dtype, const void *stored, size_t count,
+                                       float *values);
+/* Bytes per element of dtype (4 or 2), 0 for a value that is no dtype. */
+MHFA_API size_t mhfa_dtype_bytes(mhfa_dtype dtype);
 
 /* ---- last attention (manual path) ---- */
 /* dims receives {batch, n_heads, n_query, graph_size} of the last forward; weights (may be NULL to

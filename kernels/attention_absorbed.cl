@@ -13,6 +13,9 @@
 #if !defined(N_HEADS) || !defined(HEAD_DIM) || !defined(IN_DIM) || !defined(GROUP) || !defined(KEYS)
 #error "attention_absorbed.cl is built with -D N_HEADS, HEAD_DIM, IN_DIM, GROUP and KEYS"
 #endif
+#if STORAGE != 0 /* the plan takes other kernels for half storage */
+#error "attention_absorbed.cl reads and writes float32 only"
+#endif
 
 #define EMBED         (N_HEADS * HEAD_DIM)
 #define PER_ITEM(n)   (((n) + GROUP - 1) / GROUP)

@@ -15,6 +15,9 @@
 #if !defined(HEAD_DIM) || !defined(WARPS) || !defined(BLOCK_K)
 #error "attention_mma.cl is built with -D HEAD_DIM, WARPS and BLOCK_K"
 #endif
+#if STORAGE != 0 /* the plan takes other kernels for half storage */
+#error "attention_mma.cl reads and writes float32 only"
+#endif
 
 #define MMA_WARPS WARPS
 #define THREADS   (32 * WARPS)

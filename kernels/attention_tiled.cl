@@ -22,8 +22,8 @@
 
 /* Loads keys and values [k0, k0 + in_tile) of one head into local memory, zeros past the end.
  * A fixed trip count lets the compiler issue every load before the first store. */
-inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const float *k_head,
-                      __global const float *v_head, size_t row_stride, int k0, int in_tile) {
+inline void load_tile(__local vec (*ks)[DV], __local vec (*vs)[DV], __global const stored *k_head,
+                      __global const stored *v_head, size_t row_stride, int k0, int in_tile) {
     for (int j = 0; j < TILE_LOADS; j++) {
         int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
         if (i >= BLOCK_K * DV) break;
@@ -73,13 +73,13 @@ typedef struct query_place {
     int query, bh, batch, head, row, active;
     int finite;       /* the scaled query row is: else the output row is NaN */
     ulong weight_row; /* the row's first weight in [batch][n_heads][n_query][graph_size] */
-    __global const float *k_head, *v_head;
+    __global const stored *k_head, *v_head;
 } query_place;
 
 /* The per-work-item setup both kernels share: the query's place, its scaled row in qr, and acc
  * cleared. */
-inline query_place setup_query(__global const float *q, __global const float *k,
-                               __global const float *v, int n_heads, int n_query, int graph_size,
+inline query_place setup_query(__global const stored *q, __global const stored *k,
+                               __global const stored *v, int n_heads, int n_query, int graph_size,
                                float scale, vec *qr, vec *acc) {
     query_place at;
     at.query = get_group_id(0) * BLOCK_Q + get_local_id(0);
@@ -88,7 +88,7 @@ inline query_place setup_query(__global const float *q, __global const float *k,
     at.head = at.bh - at.batch * n_heads;
     at.active = at.query < n_query;
     at.row = at.active ? at.query : n_query - 1;
-    __global const float *q_row = HEAD_ROWS(q, at.batch, at.head, n_query) + at.row * ROW_STRIDE;
+    __global const stored *q_row = HEAD_ROWS(q, at.batch, at.head, n_query) + at.row * ROW_STRIDE;
     for (int c = 0; c < DV; c++) {
         /* Idle work-items score a zero query: the last row is overwritten by its output (the
          * output is written over Q), and no fence orders that store after this load. */
@@ -140,7 +140,7 @@ __kernel void tiled_attention(ATTENTION_ARGS) {
     float inv = softmax_inverse(l);
     if (!at.finite) inv = NAN;
     if (dropout) inv /= 1.0f - dropout_p;
-    __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
+    __global stored *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c] * inv, c, out_row);
 }
@@ -202,7 +202,7 @@ __kernel void tiled_attention_with_weights(ATTENTION_ARGS, __global float *weigh
         }
     }
     if (!at.active) return;
-    __global float *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
+    __global stored *out_row = HEAD_ROWS(out, at.batch, at.head, n_query) + at.query * ROW_STRIDE;
     for (int c = 0; c < DV; c++)
         STORE(acc[c], c, out_row);
 }

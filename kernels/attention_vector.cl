@@ -58,7 +58,7 @@ inline uchar16 mask_bytes(__global const uchar *const *mask_row, int key, int ke
 /* The scores of keys [k0, k0 + BLOCK_K) for the 16 queries, -inf where masked or past the end;
  * returns their lane-wise max. mask_row[i]: query i's row of the mask (mask_kind as in
  * may_attend). */
-inline float16 block_scores(float16 *s, const float16 *qt, __global const float *k_head,
+inline float16 block_scores(float16 *s, const float16 *qt, __global const stored *k_head,
                             size_t row_stride, int graph_size, int k0,
                             __global const uchar *const *mask_row, int mask_kind, int key_stride) {
     float16 block_max = (float16)(-INFINITY);
@@ -69,7 +69,7 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const float 
             have_columns = key_stride == 1 && k0 + r0 + LANES <= graph_size;
             if (have_columns) mask_columns(columns, mask_row, k0 + r0);
         }
-        __global const float *k_row[KEYS_AT_ONCE]; /* keys past the end read the last one */
+        __global const stored *k_row[KEYS_AT_ONCE]; /* keys past the end read the last one */
         float16 dot[KEYS_AT_ONCE];
 #pragma unroll
         for (int j = 0; j < KEYS_AT_ONCE; j++) {
@@ -80,7 +80,7 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const float 
             const float16 q = qt[c];
 #pragma unroll
             for (int j = 0; j < KEYS_AT_ONCE; j++)
-                dot[j] = MAC(q, (float16)(k_row[j][c]), dot[j]);
+                dot[j] = MAC(q, (float16)(READ(k_row[j], c)), dot[j]);
         }
         for (int j = 0; j < KEYS_AT_ONCE && r0 + j < BLOCK_K; j++) {
             const int key = k0 + r0 + j;
@@ -118,14 +118,14 @@ typedef struct lanes_place {
     int query0, bh, batch, head;
     int16 finite; /* per lane: the scaled query row is (-1); else its output row is NaN */
     ulong row0;
-    __global const float *k_head, *v_head;
+    __global const stored *k_head, *v_head;
 } lanes_place;
 
 /* The setup both kernels share: the place, qt the scaled (log2 e) queries lane-wise, acc
  * cleared, and mask_row each query's row of the mask (lanes past the end: the last). Call it
  * only when query0 < n_query. */
-inline lanes_place setup_lanes(__global const float *q, __global const float *k,
-                               __global const float *v, __global const uchar *keep, int mask_kind,
+inline lanes_place setup_lanes(__global const stored *q, __global const stored *k,
+                               __global const stored *v, __global const uchar *keep, int mask_kind,
                                int4 keep_stride, int n_heads, int n_query, int graph_size,
                                float scale, float16 *qt, float16 *acc,
                                __global const uchar **mask_row) {
@@ -134,11 +134,11 @@ inline lanes_place setup_lanes(__global const float *q, __global const float *k,
     at.bh = get_global_id(1);
     at.batch = at.bh / n_heads;
     at.head = at.bh - at.batch * n_heads;
-    __global const float *q_head = HEAD_ROWS(q, at.batch, at.head, n_query);
+    __global const stored *q_head = HEAD_ROWS(q, at.batch, at.head, n_query);
     for (int c = 0; c < HEAD_DIM; c++) {
         float lane[LANES];
         for (int i = 0; i < LANES; i++)
-            lane[i] = q_head[min(at.query0 + i, n_query - 1) * ROW_STRIDE + c];
+            lane[i] = READ(q_head, min(at.query0 + i, n_query - 1) * ROW_STRIDE + c);
         qt[c] = vload16(0, lane) * (scale * M_LOG2E_F);
         acc[c] = (float16)(0.0f);
     }
@@ -155,13 +155,13 @@ inline lanes_place setup_lanes(__global const float *q, __global const float *k,
 }
 
 /* Writes lane i of the per-query result vectors (acc[c] * inv) to query0 + i. */
-inline void store_rows(__global float *out_head, size_t row_stride, int n_query, int query0,
+inline void store_rows(__global stored *out_head, size_t row_stride, int n_query, int query0,
                        const float16 *acc, float16 inv) {
     for (int c = 0; c < HEAD_DIM; c++) {
         float lane[LANES];
         vstore16(acc[c] * inv, 0, lane);
         for (int i = 0; i < LANES && query0 + i < n_query; i++)
-            out_head[(query0 + i) * row_stride + c] = lane[i];
+            WRITE(lane[i], out_head, (query0 + i) * row_stride + c);
     }
 }
 
@@ -185,7 +185,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
         /* KEYS_AT_ONCE keys per pass over acc (keys past the end weigh 0, read the last row). */
         for (int r0 = 0; r0 < BLOCK_K && k0 + r0 < graph_size; r0 += KEYS_AT_ONCE) {
             float16 p[KEYS_AT_ONCE];
-            __global const float *v_row[KEYS_AT_ONCE];
+            __global const stored *v_row[KEYS_AT_ONCE];
 #pragma unroll
             for (int j = 0; j < KEYS_AT_ONCE; j++) {
                 const int r = r0 + j, present = r < BLOCK_K && k0 + r < graph_size;
@@ -200,7 +200,7 @@ __kernel void vector_attention(ATTENTION_ARGS) {
                 float16 a = acc[c];
 #pragma unroll
                 for (int j = 0; j < KEYS_AT_ONCE; j++)
-                    a = MAC(p[j], (float16)(v_row[j][c]), a);
+                    a = MAC(p[j], (float16)(READ(v_row[j], c)), a);
                 acc[c] = a;
             }
         }
@@ -248,9 +248,9 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                 p *= dropout_mask(at.row0, graph_size, k0 + r, dropout_p, dropout_seed,
                                   dropout_offset) /
                      (1.0f - dropout_p);
-            __global const float *v_row = at.v_head + (size_t)(k0 + r) * ROW_STRIDE;
+            __global const stored *v_row = at.v_head + (size_t)(k0 + r) * ROW_STRIDE;
             for (int c = 0; c < HEAD_DIM; c++)
-                acc[c] = MAC(p, (float16)(v_row[c]), acc[c]);
+                acc[c] = MAC(p, (float16)(READ(v_row, c)), acc[c]);
         }
     }
     store_rows(HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, n_query, at.query0, acc,

@@ -51,8 +51,8 @@ inline void read_row(__local const vec *from, vec *to) {
 
 /* Keys and values [k0, k0 + in_tile) into local memory, zeros past the end (a chunk's keys past
  * the end weigh 0, and 0 * garbage could be NaN). */
-inline void load_keys(__local vec *ks, __local vec *vs, __global const float *k_head,
-                      __global const float *v_head, size_t row_stride, int k0, int in_tile) {
+inline void load_keys(__local vec *ks, __local vec *vs, __global const stored *k_head,
+                      __global const stored *v_head, size_t row_stride, int k0, int in_tile) {
 #pragma unroll
     for (int j = 0; j < TILE_LOADS; j++) {
         const int i = get_local_id(0) + j * BLOCK_Q, r = i / DV, c = i - r * DV;
@@ -137,7 +137,7 @@ inline void attend_tile(const vec *qr, __local const vec *ks, __local const vec 
  * reads them into qs together, adjacent work-items on a row's adjacent vectors. Rows past n_query
  * are zeros: the last row is overwritten by its output (the output is written over Q), and no
  * fence orders that store after these loads. */
-inline void read_queries(vec *qr, __local vec *qs, int keep_rows, __global const float *q_head,
+inline void read_queries(vec *qr, __local vec *qs, int keep_rows, __global const stored *q_head,
                          size_t row_stride, int q0, int n_query, float scale) {
     const int lid = get_local_id(0);
 #if ROWS_LAYOUT
@@ -161,7 +161,7 @@ inline void read_queries(vec *qr, __local vec *qs, int keep_rows, __global const
  * they go through os (local memory no longer read, os_row vectors a row) and out together, as
  * read_queries reads. */
 inline void write_outputs(const vec *acc, float l, int dropout, float dropout_p, __local vec *os,
-                          int os_row, __global float *out_head, size_t row_stride, int q0,
+                          int os_row, __global stored *out_head, size_t row_stride, int q0,
                           int n_query) {
     const int lid = get_local_id(0);
     float inv = softmax_inverse(l);
@@ -189,13 +189,13 @@ typedef struct wide_place {
     int finite; /* the scaled query row is: else the output row is NaN */
     ulong weight_row;
     size_t row_stride; /* ROW_STRIDE, which needs n_heads */
-    __global const float *k_head, *v_head;
+    __global const stored *k_head, *v_head;
 } wide_place;
 
 /* The setup both kernels share: the place, the scaled query in qr (with keep_rows the group's
  * queries in qs too), acc cleared. */
-inline wide_place setup_wide(__global const float *q, __global const float *k,
-                             __global const float *v, int n_heads, int n_query, int graph_size,
+inline wide_place setup_wide(__global const stored *q, __global const stored *k,
+                             __global const stored *v, int n_heads, int n_query, int graph_size,
                              float scale, __local vec *qs, int keep_rows, vec *qr, vec *acc) {
     wide_place at;
     at.lid = get_local_id(0);

@@ -59,6 +59,47 @@ inline int dropout_keeps(ulong position, float p, ulong seed, ulong offset) {
     return (float)(word >> 8) * (1.0f / 16777216.0f) >= p;
 }
 
+/* How weights and activations are stored in global memory (-D STORAGE; lib/storage.c is the
+ * host's twin): 0 float32; 1 float16 through vload_half and vstore_half, which need no
+ * cl_khr_fp16; 2 bfloat16, the top 16 bits of a float32, in a ushort. Arithmetic and local memory
+ * are float32 in every case. READ*(p, i) give the floats at elements i.. of p; WRITE*(v, p, i)
+ * store them there, rounded to nearest even (NaN stays NaN, overflow gives infinity). */
+#ifndef STORAGE
+#define STORAGE 0
+#endif
+#if STORAGE == 0
+typedef float stored;
+#define READ(p, i)       ((p)[i])
+#define READ4(p, i)      vload4(0, (p) + (i))
+#define READ16(p, i)     vload16(0, (p) + (i))
+#define WRITE(v, p, i)   ((p)[i] = (v))
+#define WRITE4(v, p, i)  vstore4((v), 0, (p) + (i))
+#define WRITE16(v, p, i) vstore16((v), 0, (p) + (i))
+#elif STORAGE == 1
+typedef half stored;
+#define READ(p, i)       vload_half(0, (p) + (i))
+#define READ4(p, i)      vload_half4(0, (p) + (i))
+#define READ16(p, i)     vload_half16(0, (p) + (i))
+#define WRITE(v, p, i)   vstore_half_rte((v), 0, (p) + (i))
+#define WRITE4(v, p, i)  vstore_half4_rte((v), 0, (p) + (i))
+#define WRITE16(v, p, i) vstore_half16_rte((v), 0, (p) + (i))
+#elif STORAGE == 2
+typedef ushort stored;
+/* The bfloat16 bits of float bits u: rounded to nearest even, or where nan (a NaN) its top half
+ * made quiet. For uint and uintN alike (nan: isnan's int or intN). */
+#define BFLOAT16_BITS(u, nan)                                                                      \
+    select(((u) + 0x7fffu + (((u) >> 16) & 1u)) >> 16, ((u) >> 16) | 0x40u, nan)
+#define READ(p, i)      as_float((uint)(p)[i] << 16)
+#define READ4(p, i)     as_float4(convert_uint4(vload4(0, (p) + (i))) << 16)
+#define READ16(p, i)    as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
+#define WRITE(v, p, i)  ((p)[i] = (ushort)BFLOAT16_BITS(as_uint(v), isnan(v)))
+#define WRITE4(v, p, i) vstore4(convert_ushort4(BFLOAT16_BITS(as_uint4(v), isnan(v))), 0, (p) + (i))
+#define WRITE16(v, p, i)                                                                           \
+    vstore16(convert_ushort16(BFLOAT16_BITS(as_uint16(v), isnan(v))), 0, (p) + (i))
+#else
+#error "STORAGE is 0 (float32), 1 (float16) or 2 (bfloat16)"
+#endif
+
 /* Four floats at p, where the caller knows p is 16-byte aligned: the vector pointer says so,
  * which vload4 and vstore4 may not assume (NVIDIA's compiler made each of those four 4-byte
  * accesses; project_mma.cl and attention_mma.cl say what the 16-byte ones saved). */
@@ -113,7 +154,7 @@ inline int may_attend(__global const uchar *keep, int mask_kind, int4 stride, in
 /* The argument list every attention kernel starts with (attention_tiled.cl, attention_vector.cl;
  * lib/attention.c sets them): q, k, v as HEAD_ROWS lays them out, the keep mask, the output. */
 #define ATTENTION_ARGS                                                                             \
-    __global const float *q, __global const float *k, __global const float *v,                     \
-        __global const uchar *keep, int mask_kind, int4 keep_stride, __global float *out,          \
+    __global const stored *q, __global const stored *k, __global const stored *v,                  \
+        __global const uchar *keep, int mask_kind, int4 keep_stride, __global stored *out,         \
         int n_heads, int n_query, int graph_size, float scale, float dropout_p,                    \
         ulong dropout_seed, ulong dropout_offset

@@ -3,6 +3,9 @@
 #if !defined(HEAD_DIM)
 #error "layout.cl is built with -D HEAD_DIM"
 #endif
+#if STORAGE != 0 /* the plan takes other kernels for half storage */
+#error "layout.cl reads and writes float32 only"
+#endif
 
 /* src [rows][width] plus bias[col0 + col] (when has_bias), scattered into y0..y2 as
  * project_to_heads would write them. Grid: (width, rows). */

@@ -28,19 +28,19 @@ inline size_t element_offset(int heads_layout, int row, int col, int seq_len, in
 
 /* Output column col (of out_features = up to 3 * out_width) goes to y0, y1 or y2: which output,
  * and the column part of its offset there. */
-inline __global float *output_of(__global float *y0, __global float *y1, __global float *y2,
-                                 int col, int out_width, int y_heads, int seq_len,
-                                 size_t *col_part) {
+inline __global stored *output_of(__global stored *y0, __global stored *y1, __global stored *y2,
+                                  int col, int out_width, int y_heads, int seq_len,
+                                  size_t *col_part) {
     int which = col / out_width, c = col - which * out_width;
     *col_part = col_offset(y_heads, c, seq_len);
     return which == 0 ? y0 : which == 1 ? y1 : y2;
 }
 
-inline void store_output(__global float *y0, __global float *y1, __global float *y2, int y_heads,
+inline void store_output(__global stored *y0, __global stored *y1, __global stored *y2, int y_heads,
                          int row, int col, int out_width, int seq_len, float value) {
     size_t col_part;
-    __global float *y = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part);
-    y[row_offset(y_heads, row, seq_len, out_width) + col_part] = value;
+    __global stored *y = output_of(y0, y1, y2, col, out_width, y_heads, seq_len, &col_part);
+    WRITE(value, y, row_offset(y_heads, row, seq_len, out_width) + col_part);
 }
 
 /* For the tiled kernels: each tile row's offset in x, once per tile (in the per-head layout a
@@ -60,13 +60,13 @@ inline void fill_row_offsets(__local long *x_rows, int x_heads, int m0, int rows
 #define RUN 4
 typedef float4 run_t;
 #define ZERO_RUN          ((float4)(0.0f))
-#define LOAD_RUN(p)       vload4(0, p)
+#define LOAD_RUN(p)       READ4((p), 0)
 #define RUN_ELEMENT(v, e) ((e) == 0 ? (v).s0 : (e) == 1 ? (v).s1 : (e) == 2 ? (v).s2 : (v).s3)
 #else
 #define RUN               1
 typedef float run_t;
 #define ZERO_RUN          0.0f
-#define LOAD_RUN(p)       (*(p))
+#define LOAD_RUN(p)       READ((p), 0)
 #define RUN_ELEMENT(v, e) (v)
 #endif
 
@@ -74,8 +74,8 @@ typedef float run_t;
  * tile_m x tile_k slice of x at (x_rows, k0) and the tile_k x tile_n slice of w_t at (k0, n0),
  * zeros past the edges. All loads are issued before any is used (fixed trip counts), so that
  * their latencies overlap. */
-inline void fetch_runs(__global const float *x, __local const long *x_rows, int x_heads,
-                       __global const float *w_t, int ld_w, int col0, int in_features,
+inline void fetch_runs(__global const stored *x, __local const long *x_rows, int x_heads,
+                       __global const stored *w_t, int ld_w, int col0, int in_features,
                        int out_features, int seq_len, int n0, int k0, int tid, int tile_m,
                        int tile_n, int tile_k, int threads, int loads_x, int loads_w, run_t *x_next,
                        run_t *w_next) {
@@ -99,9 +99,9 @@ inline void fetch_runs(__global const float *x, __local const long *x_rows, int 
 }
 
 #define PROJECTION_ARGS                                                                            \
-    __global const float *x, __global const float *w_t, int ld_w, int col0,                        \
-        __global const float *bias, int has_bias, __global float *y0, __global float *y1,          \
-        __global float *y2, int rows, int in_features, int out_features, int out_width,            \
+    __global const stored *x, __global const stored *w_t, int ld_w, int col0,                      \
+        __global const stored *bias, int has_bias, __global stored *y0, __global stored *y1,       \
+        __global stored *y2, int rows, int in_features, int out_features, int out_width,           \
         int seq_len
 #define PROJECTION_PASS                                                                            \
     x, w_t, ld_w, col0, bias, has_bias, y0, y1, y2, rows, in_features, out_features, out_width,    \

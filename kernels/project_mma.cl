@@ -18,6 +18,9 @@
     !defined(WM) || !defined(WN) || !defined(VECTOR_RUNS)
 #error "project_mma.cl is built with -D HEAD_DIM, TILE_K, WARPS_M, WARPS_N, WM, WN and VECTOR_RUNS"
 #endif
+#if STORAGE != 0 /* the plan takes other kernels for half storage */
+#error "project_mma.cl reads and writes float32 only"
+#endif
 
 #define TILE_M    (WARPS_M * WM)
 #define TILE_N    (WARPS_N * WN)

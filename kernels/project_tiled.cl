@@ -65,20 +65,20 @@ inline void store_runs(const run_t *x_next, const run_t *w_next, __local float *
 
 /* y at (row_part, its columns' parts) = acc + bias: runs of 4 columns in one store where they
  * are adjacent in y (VECTOR_RUNS: a run stays within one head and one output). */
-inline void store_row(__global float **y_of, const size_t *col_part, size_t row_part,
-                      const float *acc, __global const float *bias, int has_bias, int col0, int n0,
+inline void store_row(__global stored **y_of, const size_t *col_part, size_t row_part,
+                      const float *acc, __global const stored *bias, int has_bias, int col0, int n0,
                       int tx, int out_features) {
 #pragma unroll
     for (int j = 0; j < WPT_N; j += (VECTOR_RUNS ? VN : 1)) {
         int col = n0 + COL_OF(tx, j);
         if (col >= out_features) continue;
-        __global float *to = y_of[j] + row_part + col_part[j];
+        __global stored *to = y_of[j] + row_part + col_part[j];
 #if VECTOR_RUNS && VN == 4
         float4 value = (float4)(acc[j], acc[j + 1], acc[j + 2], acc[j + 3]);
-        if (has_bias) value += vload4(0, bias + col0 + col);
-        vstore4(value, 0, to);
+        if (has_bias) value += READ4(bias, col0 + col);
+        WRITE4(value, to, 0);
 #else
-        *to = has_bias ? acc[j] + bias[col0 + col] : acc[j];
+        WRITE(has_bias ? acc[j] + READ(bias, col0 + col) : acc[j], to, 0);
 #endif
     }
 }
@@ -124,7 +124,7 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     }
 
     /* Offsets once per column and once per row, then one add per element (or run). */
-    __global float *y_of[WPT_N];
+    __global stored *y_of[WPT_N];
     size_t col_part[WPT_N];
     for (int j = 0; j < WPT_N; j++) {
         int col = min(n0 + COL_OF(tx, j), out_features - 1);

@@ -25,15 +25,15 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
             for (int v = 0; v < VECTORS; v++)
                 acc[r][v] = (float16)(0.0f);
         for (int k = 0; k < in_features; k++) {
-            __global const float *w_row = w_t + (size_t)k * ld_w + col0 + n0;
+            __global const stored *w_row = w_t + (size_t)k * ld_w + col0 + n0;
             float16 w[VECTORS];
 #pragma unroll
             for (int v = 0; v < VECTORS; v++)
-                w[v] = vload16(v, w_row);
+                w[v] = READ16(w_row, 16 * v);
             const size_t x_col = col_offset(x_heads, k, seq_len);
 #pragma unroll
             for (int r = 0; r < ROWS_PER_ITEM; r++) {
-                const float16 xv = (float16)(x[x_row[r] + x_col]);
+                const float16 xv = (float16)(READ(x, x_row[r] + x_col));
 #pragma unroll
                 for (int v = 0; v < VECTORS; v++)
                     acc[r][v] = MAC(xv, w[v], acc[r][v]);
@@ -46,14 +46,14 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
         for (int v = 0; v < VECTORS; v++) {
             const int c0 = n0 + 16 * v;
             size_t part0, part_last;
-            __global float *y = output_of(y0, y1, y2, c0, out_width, y_heads, seq_len, &part0);
-            __global float *y_last =
+            __global stored *y = output_of(y0, y1, y2, c0, out_width, y_heads, seq_len, &part0);
+            __global stored *y_last =
                 output_of(y0, y1, y2, c0 + 15, out_width, y_heads, seq_len, &part_last);
-            const float16 b = has_bias ? vload16(0, bias + col0 + c0) : (float16)(0.0f);
+            const float16 b = has_bias ? READ16(bias, col0 + c0) : (float16)(0.0f);
             if (y_last == y && part_last == part0 + 15) {
                 for (int r = 0; r < ROWS_PER_ITEM && m0 + r < rows; r++)
-                    vstore16(acc[r][v] + b, 0,
-                             y + row_offset(y_heads, m0 + r, seq_len, out_width) + part0);
+                    WRITE16(acc[r][v] + b, y + row_offset(y_heads, m0 + r, seq_len, out_width),
+                            part0);
                 continue;
             }
             float bias_of[16];
@@ -72,10 +72,10 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
         for (int col = n0; col < out_features; col++) {
             float sum = 0.0f;
             for (int k = 0; k < in_features; k++)
-                sum = MAC(x[element_offset(x_heads, m0 + r, k, seq_len, in_features)],
-                          w_t[(size_t)k * ld_w + col0 + col], sum);
+                sum = MAC(READ(x, element_offset(x_heads, m0 + r, k, seq_len, in_features)),
+                          READ(w_t, (size_t)k * ld_w + col0 + col), sum);
             store_output(y0, y1, y2, y_heads, m0 + r, col, out_width, seq_len,
-                         has_bias ? sum + bias[col0 + col] : sum);
+                         has_bias ? sum + READ(bias, col0 + col) : sum);
         }
 }
 

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct forward_io {
@@ -101,7 +102,8 @@ static int output_may_alias_input(const forward_io *io) {
  * core and projections are used. */
 static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io,
                             int output_may_alias) {
-    size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim * sizeof(float);
+    size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim *
+                     mhfa_dtype_size(m->cfg.dtype);
     return !mhfa_uses_application_core(&m->cfg) && m->kernels.projection != MHFA_PROJECT_CLBLAST &&
            !output_may_alias && mem_size(io->out) >= v_bytes;
 }
@@ -202,6 +204,7 @@ static mhfa_attention_args attention_args(const mhfa_module *m, int batch, int n
     args.dropout_p = m->training ? m->cfg.attention_dropout : 0.0f;
     args.dropout_seed = m->dropout_seed;
     args.dropout_offset = m->dropout_offset;
+    args.dtype = m->cfg.dtype;
     return args;
 }
 
@@ -305,7 +308,8 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     if (status == MHFA_SUCCESS && mask)
         status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
                                        graph_size, &io.layout);
-    size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
     if (status == MHFA_SUCCESS)
         status = check_buffer(m, q, (size_t)batch * (size_t)n_query * din * f, "q");
     if (status == MHFA_SUCCESS && h)
@@ -330,6 +334,54 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     return status;
 }
 
+/* mhfa_forward's device part: the inputs (in the storage type) through the module's staging
+ * buffers, the forward, the output read back into out_stored. */
+static mhfa_status forward_through_staging(mhfa_module *m, int batch, int n_query, int graph_size,
+                                           const void *q, const void *h, const mhfa_mask *mask,
+                                           forward_io *io, void *out) {
+    mhfa_context *ctx = m->ctx;
+    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
+    size_t q_bytes = (size_t)batch * (size_t)n_query * din * f;
+    size_t h_bytes = (size_t)batch * (size_t)graph_size * din * f;
+    size_t out_bytes = (size_t)batch * (size_t)n_query * e * f;
+    mhfa_status status = mhfa_buffer_reserve(ctx, &m->host_q, q_bytes);
+    if (status == MHFA_SUCCESS && h) status = mhfa_buffer_reserve(ctx, &m->host_h, h_bytes);
+    if (status == MHFA_SUCCESS && mask)
+        status = mhfa_buffer_reserve(ctx, &m->host_mask, io->layout.count);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, out_bytes);
+    if (status != MHFA_SUCCESS) return status;
+
+    cl_command_queue queue = ctx->queue;
+    cl_int err = clEnqueueWriteBuffer(queue, m->host_q.mem, CL_FALSE, 0, q_bytes, q, 0, NULL, NULL);
+    if (err == CL_SUCCESS && h)
+        err = clEnqueueWriteBuffer(queue, m->host_h.mem, CL_FALSE, 0, h_bytes, h, 0, NULL, NULL);
+    if (err == CL_SUCCESS && mask)
+        err = clEnqueueWriteBuffer(queue, m->host_mask.mem, CL_FALSE, 0, io->layout.count,
+                                   mask->data, 0, NULL, NULL);
+    if (err == CL_SUCCESS && ctx->out_of_order)
+        err = clEnqueueBarrierWithWaitList(queue, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clFinish(queue); /* the host arrays must not be read after we return */
+        return mhfa_fail_cl(ctx, err, "writing the inputs to the device");
+    }
+    io->q = m->host_q.mem;
+    io->h = h ? m->host_h.mem : NULL;
+    io->mask = mask ? m->host_mask.mem : NULL;
+    io->out = m->host_out.mem;
+    status = enqueue_forward(m, batch, n_query, graph_size, io);
+    if (status != MHFA_SUCCESS) {
+        clFinish(queue);
+        return status;
+    }
+    err = clEnqueueReadBuffer(queue, m->host_out.mem, CL_TRUE, 0, out_bytes, out, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clFinish(queue); /* the writes of the host's q, h and mask may still be reading them */
+        return mhfa_fail_cl(ctx, err, "reading the output from the device");
+    }
+    return MHFA_SUCCESS;
+}
+
 mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size, const float *q,
                          const float *h, const mhfa_mask *mask, float *out) {
     if (!m) return MHFA_ERROR_INVALID_ARGUMENT;
@@ -347,44 +399,27 @@ mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
         status = mhfa_check_forward_limits(m, batch, n_query, graph_size, io.layout.count, 1);
     if (status != MHFA_SUCCESS) return status;
 
-    size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
-    size_t q_bytes = (size_t)batch * (size_t)n_query * din * f;
-    size_t h_bytes = (size_t)batch * (size_t)graph_size * din * f;
-    size_t out_bytes = (size_t)batch * (size_t)n_query * e * f;
-    status = mhfa_buffer_reserve(ctx, &m->host_q, q_bytes);
-    if (status == MHFA_SUCCESS && h) status = mhfa_buffer_reserve(ctx, &m->host_h, h_bytes);
-    if (status == MHFA_SUCCESS && mask)
-        status = mhfa_buffer_reserve(ctx, &m->host_mask, io.layout.count);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, out_bytes);
-    if (status != MHFA_SUCCESS) return status;
-
-    cl_command_queue queue = ctx->queue;
-    cl_int err = clEnqueueWriteBuffer(queue, m->host_q.mem, CL_FALSE, 0, q_bytes, q, 0, NULL, NULL);
-    if (err == CL_SUCCESS && h)
-        err = clEnqueueWriteBuffer(queue, m->host_h.mem, CL_FALSE, 0, h_bytes, h, 0, NULL, NULL);
-    if (err == CL_SUCCESS && mask)
-        err = clEnqueueWriteBuffer(queue, m->host_mask.mem, CL_FALSE, 0, io.layout.count,
-                                   mask->data, 0, NULL, NULL);
-    if (err == CL_SUCCESS && ctx->out_of_order)
-        err = clEnqueueBarrierWithWaitList(queue, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        clFinish(queue); /* the host arrays must not be read after we return */
-        return mhfa_fail_cl(ctx, err, "writing the inputs to the device");
+    /* Half storage: 16-bit copies of the host's float32 arrays go to the device and come back. */
+    const mhfa_dtype dtype = m->cfg.dtype;
+    size_t din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    size_t out_count = (size_t)batch * (size_t)n_query * e;
+    void *q_copy, *h_copy = NULL, *out_copy = NULL;
+    const void *q_stored = mhfa_storage_copy(dtype, q, (size_t)batch * n_query * din, &q_copy);
+    const void *h_stored =
+        h ? mhfa_storage_copy(dtype, h, (size_t)batch * graph_size * din, &h_copy) : NULL;
+    if (dtype != MHFA_FLOAT32) out_copy = malloc(out_count * mhfa_dtype_size(dtype));
+    void *out_stored = dtype == MHFA_FLOAT32 ? (void *)out : out_copy;
+    if (!q_stored || (h && !h_stored) || !out_stored)
+        status = mhfa_fail(ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
+    else
+        status = forward_through_staging(m, batch, n_query, graph_size, q_stored, h_stored, mask,
+                                         &io, out_stored);
+    if (status == MHFA_SUCCESS) {
+        if (out_copy) mhfa_from_storage(dtype, out_copy, out_count, out);
+        commit_forward(m, batch, n_query, graph_size, &io);
     }
-    io.q = m->host_q.mem;
-    io.h = h ? m->host_h.mem : NULL;
-    io.mask = mask ? m->host_mask.mem : NULL;
-    io.out = m->host_out.mem;
-    status = enqueue_forward(m, batch, n_query, graph_size, &io);
-    if (status != MHFA_SUCCESS) {
-        clFinish(queue);
-        return status;
-    }
-    err = clEnqueueReadBuffer(queue, m->host_out.mem, CL_TRUE, 0, out_bytes, out, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        clFinish(queue); /* the writes of the host's q, h and mask may still be reading them */
-        return mhfa_fail_cl(ctx, err, "reading the output from the device");
-    }
-    commit_forward(m, batch, n_query, graph_size, &io);
-    return MHFA_SUCCESS;
+    free(out_copy);
+    free(h_copy);
+    free(q_copy);
+    return status;
 }

@@ -7,7 +7,7 @@
 
 mhfa_scratch_sizes mhfa_scratch_sizes_for(const mhfa_module *m, int batch, int n_query,
                                           int graph_size, size_t mask_count, int values_elsewhere) {
-    size_t e = (size_t)m->cfg.embed_dim, f = sizeof(float);
+    size_t e = (size_t)m->cfg.embed_dim, f = mhfa_dtype_size(m->cfg.dtype);
     mhfa_scratch_sizes s;
     memset(&s, 0, sizeof s);
     s.q_heads = (size_t)batch * (size_t)n_query * e * f;
@@ -18,8 +18,8 @@ mhfa_scratch_sizes mhfa_scratch_sizes_for(const mhfa_module *m, int batch, int n
     s.context = mhfa_uses_application_core(&m->cfg) ? s.q_heads : 0;
     s.keep = mask_count;
     if (m->cfg.store_attn_weights)
-        s.weights =
-            (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query * (size_t)graph_size * f;
+        s.weights = (size_t)batch * (size_t)m->cfg.n_heads * (size_t)n_query * (size_t)graph_size *
+                    sizeof(float); /* float32 whatever the storage */
     return s;
 }
 
@@ -31,7 +31,8 @@ static size_t growth(const mhfa_buffer *buf, size_t bytes) {
 mhfa_status mhfa_check_forward_limits(const mhfa_module *m, int batch, int n_query, int graph_size,
                                       size_t mask_count, int host_copies) {
     const mhfa_context *ctx = m->ctx;
-    size_t f = sizeof(float), din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
     mhfa_scratch_sizes s = mhfa_scratch_sizes_for(m, batch, n_query, graph_size, mask_count, 0);
     struct {
         const char *name;

@@ -89,8 +89,9 @@ uint64_t mhfa_hash64(const void *data, size_t size, uint64_t seed);
 int mhfa_cache_dir(char *dir, size_t size);
 
 /* ---- the plan (plan.c; its types in plan.h) ---- */
-/* The module's kernels for head_dim on this device: the tuning file, then the built-in table. */
-void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *plan);
+/* The module's kernels for head_dim and storage type on this device: the tuning file, then the
+ * built-in table. */
+void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, mhfa_plan *plan);
 /* The tuning file the lookup reads (MHFA_TUNING_FILE, else tuning.txt in the cache folder) into
  * path; 0 when none is named (the cache folder off). The file need not exist. */
 int mhfa_plan_tuning_file(char *path, size_t size);
@@ -369,5 +370,14 @@ uint16_t mhfa_float_to_bfloat16(float f);
 /* count values of dtype from little-endian bytes into float32. */
 void mhfa_decode_floats(mhfa_st_dtype dtype, const unsigned char *bytes, size_t count, float *out);
 void mhfa_encode_float32_le(const float *values, size_t count, unsigned char *bytes);
+
+/* ---- the storage type on the host (storage.c) ---- */
+size_t mhfa_dtype_size(mhfa_dtype dtype); /* bytes per element */
+void mhfa_to_storage(mhfa_dtype dtype, const float *from, size_t count, void *to);
+void mhfa_from_storage(mhfa_dtype dtype, const void *from, size_t count, float *to);
+void mhfa_round_to_storage(mhfa_dtype dtype, float *values, size_t count); /* in place */
+/* count floats as the dtype stores them: from itself for float32 (*owned NULL), else a new array,
+ * also in *owned for the caller to free; NULL when out of host memory. */
+const void *mhfa_storage_copy(mhfa_dtype dtype, const float *from, size_t count, void **owned);
 
 #endif

@@ -34,6 +34,10 @@ static mhfa_status check_config(const mhfa_context *ctx, const mhfa_config *cfg)
         return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
                          "attention_dropout (%g) must be in [0, 1)",
                          (double)cfg->attention_dropout);
+    if (cfg->dtype != MHFA_FLOAT32 && cfg->dtype != MHFA_FLOAT16 && cfg->dtype != MHFA_BFLOAT16)
+        return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
+                         "dtype (%d) is none of MHFA_FLOAT32, MHFA_FLOAT16, MHFA_BFLOAT16",
+                         (int)cfg->dtype);
     /* Every weight matrix must be addressable with int indices in the kernels. */
     if ((size_t)cfg->embed_dim *
             (size_t)(cfg->input_dim > cfg->embed_dim ? cfg->input_dim : cfg->embed_dim) >
@@ -146,6 +150,13 @@ static mhfa_status check_projection(const mhfa_module *m, mhfa_projection which,
     return MHFA_SUCCESS;
 }
 
+/* The host mirror of one projection holds what the device holds: rounded to the storage type. */
+static void round_mirror(mhfa_module *m, int which) {
+    mhfa_round_to_storage(m->cfg.dtype, m->host_weight[which], weight_count(m, which));
+    if (m->host_bias[which])
+        mhfa_round_to_storage(m->cfg.dtype, m->host_bias[which], (size_t)m->cfg.embed_dim);
+}
+
 /* Writes one projection to the device, then to the host mirror: on failure neither changes
  * (a failed write leaves the device copy undefined, so it is rewritten from the mirror). */
 mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which, const float *weight,
@@ -163,6 +174,7 @@ mhfa_status mhfa_module_set_projection(mhfa_module *m, mhfa_projection which, co
     size_t b_bytes = (size_t)m->cfg.embed_dim * sizeof(float);
     memcpy(m->host_weight[which], weight, w_bytes);
     if (bias) memcpy(m->host_bias[which], bias, b_bytes);
+    round_mirror(m, which);
     return MHFA_SUCCESS;
 }
 
@@ -183,6 +195,7 @@ mhfa_status mhfa_module_replace_weights(mhfa_module *m, const float *const weigh
     for (int i = 0; i < 4; i++) {
         memcpy(m->host_weight[i], weight[i], weight_count(m, i) * sizeof(float));
         if (m->cfg.bias) memcpy(m->host_bias[i], bias[i], (size_t)m->cfg.embed_dim * sizeof(float));
+        round_mirror(m, i);
     }
     return MHFA_SUCCESS;
 }

@@ -282,7 +282,28 @@ static int read_line(FILE *f, char **line, size_t *capacity) {
     return 1;
 }
 
-void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *p) {
+/* Half storage: the kernels that read and write only float32 (CLBlast's SGEMM, the tensor-core
+ * and absorbed kernels) give way to the tiled or vector ones, whatever the lines said. */
+static void keep_to_half_kernels(const mhfa_context *ctx, mhfa_plan *p) {
+    mhfa_projection_choice *c = &p->projection;
+    if (c->variant == MHFA_PROJECT_CLBLAST || c->variant == MHFA_PROJECT_MMA) {
+        mhfa_projection_choice generic = {.variant = mhfa_is_cpu(ctx) ? MHFA_PROJECT_VECTOR
+                                                                      : MHFA_PROJECT_TILED,
+                                          .vector = {8, 1}};
+        mhfa_plan_tiled_fallback(0, &generic.tiled);
+        *c = generic;
+    }
+    mhfa_attention_choice *attention[3] = {&p->flash, &p->flash_masked, &p->manual};
+    for (int i = 0; i < 3; i++)
+        if (attention[i]->variant == MHFA_ATTEND_MMA) {
+            const int rows = attention[i]->rows; /* the layout asked for stays */
+            *attention[i] = p->fallback;
+            attention[i]->rows = rows;
+        }
+    p->absorbed_mode = MHFA_ABSORBED_OFF;
+}
+
+void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, mhfa_plan *p) {
     memset(p, 0, sizeof *p);
     char line[512], path[4200];
     FILE *f = mhfa_plan_tuning_file(path, sizeof path) ? fopen(path, "r") : NULL;
@@ -309,6 +330,7 @@ void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_plan *p) {
     p->fallback = (mhfa_attention_choice){.variant = MHFA_ATTEND_TILED,
                                           .block_q = mhfa_is_cpu(ctx) ? 16 : 64,
                                           .block_k = tiled_block_k(ctx, head_dim)};
+    if (dtype != MHFA_FLOAT32) keep_to_half_kernels(ctx, p);
 }
 
 /* Tiled projection sizes, largest first, for where the chosen projection does not fit. */

@@ -26,6 +26,7 @@ else()
     PASS_REGULAR_EXPRESSION "run\\.sh: 5 Oclgrind reports \\(4 in kernels, 1 API")
 
   # run name | tuning file (none: the built-in table alone) | tests (all if empty) | must run
+  # [| storage type, float32 if none]
   set(runs
     "default||all|projection:vector flash:vector manual:vector decode absorbed"
     "tiled|tiled|all|projection:tiled flash:mma+rows flash:tiled+rows flash:tiled manual:tiled+rows decode"
@@ -35,6 +36,15 @@ else()
     "mma_manual|mma|hd16_manual|projection:mma manual:wide+rows"
     "absorbed|absorbed|all|projection:vector absorbed manual:vector"
     "wide|wide|all|projection:tiled flash:wide+rows flash:wide manual:wide+rows decode")
+  # Half storage (MHFA_OCLGRIND_DTYPE): the tensor-core lines give way to the tiled kernel.
+  foreach(dtype float16 bfloat16)
+    list(APPEND runs
+      "${dtype}_default||all|projection:vector flash:vector manual:vector decode|${dtype}"
+      "${dtype}_tiled|tiled|all|projection:tiled flash:tiled+rows flash:tiled manual:tiled+rows decode|${dtype}"
+      "${dtype}_scalar|scalar|all|projection:tiled flash:tiled flash:vector+rows manual:vector+rows decode|${dtype}"
+      "${dtype}_vector|vector|all|projection:vector flash:tiled flash:wide manual:wide decode|${dtype}"
+      "${dtype}_wide|wide|all|projection:tiled flash:wide+rows flash:wide manual:wide+rows decode|${dtype}")
+  endforeach()
   if(MHFA_WITH_CLBLAST)
     list(APPEND runs "clblast|clblast|all|projection:clblast flash:vector manual:vector decode")
   endif()
@@ -45,6 +55,11 @@ else()
     list(GET fields 2 tests)
     list(GET fields 3 covers)
     set(env "MHFA_DEVICE=oclgrind" "MHFA_OCLGRIND_COVERS=${covers}")
+    list(LENGTH fields n_fields)
+    if(n_fields GREATER 4)
+      list(GET fields 4 dtype)
+      list(APPEND env "MHFA_OCLGRIND_DTYPE=${dtype}")
+    endif()
     if(variant)
       list(APPEND env "MHFA_TUNING_FILE=${CMAKE_CURRENT_SOURCE_DIR}/tuning/tuning-${variant}.txt")
     else()

@@ -7,15 +7,27 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* y[rows][out] = x[rows][in] W^T + b, in double. */
-static void linear(const double *x, int rows, int in, int out, const float *w, const float *b,
-                   double *y) {
+/* x as a value of the storage type (0: float32, kept as it is). */
+static double stored(int storage, double x) {
+    if (storage == 1) return mhfa_half_to_float(mhfa_float_to_half((float)x));
+    if (storage == 2) return mhfa_bfloat16_to_float(mhfa_float_to_bfloat16((float)x));
+    return x;
+}
+
+static void round_all(int storage, double *x, size_t n) {
+    for (size_t i = 0; i < n && storage; i++)
+        x[i] = stored(storage, x[i]);
+}
+
+/* y[rows][out] = x[rows][in] W^T + b, in double, W and b as stored, y rounded where stored. */
+static void linear(int storage, const double *x, int rows, int in, int out, const float *w,
+                   const float *b, double *y) {
     for (int r = 0; r < rows; r++)
         for (int o = 0; o < out; o++) {
-            double s = b ? b[o] : 0.0;
+            double s = b ? stored(storage, b[o]) : 0.0;
             for (int i = 0; i < in; i++)
-                s += x[(size_t)r * in + i] * (double)w[(size_t)o * in + i];
-            y[(size_t)r * out + o] = s;
+                s += x[(size_t)r * in + i] * stored(storage, w[(size_t)o * in + i]);
+            y[(size_t)r * out + o] = stored(storage, s);
         }
 }
 
@@ -63,12 +75,12 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out, ref_stat
             seen.row_gap[i] = INFINITY;
     if (ok) {
         for (size_t i = 0; i < (size_t)B * Nq * Din; i++)
-            xq[i] = p->q[i];
+            xq[i] = stored(p->storage, p->q[i]);
         for (size_t i = 0; i < (size_t)B * Nk * Din; i++)
-            xh[i] = h_in[i];
-        linear(xq, B * Nq, Din, E, p->weight[0], p->bias[0], Q);
-        linear(xh, B * Nk, Din, E, p->weight[1], p->bias[1], K);
-        linear(xh, B * Nk, Din, E, p->weight[2], p->bias[2], V);
+            xh[i] = stored(p->storage, h_in[i]);
+        linear(p->storage, xq, B * Nq, Din, E, p->weight[0], p->bias[0], Q);
+        linear(p->storage, xh, B * Nk, Din, E, p->weight[1], p->bias[1], K);
+        linear(p->storage, xh, B * Nk, Din, E, p->weight[2], p->bias[2], V);
         for (size_t i = 0; i < (size_t)B * Nk * E; i++)
             if (fabs(V[i]) > seen.max_value) seen.max_value = fabs(V[i]);
         const double scale = 1.0 / sqrt((double)d);
@@ -114,7 +126,8 @@ int ref_forward(const ref_problem *p, double *out, double *weights_out, ref_stat
                         ci[c] = s;
                     }
                 }
-        linear(ctx, B * Nq, E, E, p->weight[3], p->bias[3], out);
+        round_all(p->storage, ctx, (size_t)B * Nq * E);
+        linear(p->storage, ctx, B * Nq, E, E, p->weight[3], p->bias[3], out);
     }
     if (stats) *stats = seen;
     free(xq);

@@ -14,6 +14,8 @@ typedef struct ref_problem {
     int mask_ndim, mask_dims[4];
     float dropout_p; /* 0: evaluation */
     uint64_t dropout_seed, dropout_offset;
+    int storage; /* 0: float32, values as given; 1 float16, 2 bfloat16 (mhfa_dtype): inputs,
+                    weights, Q, K, V, context and output rounded to it where mhfa stores them */
 } ref_problem;
 
 /* Magnitudes the error of a float32 evaluation scales with (for ill-conditioned inputs). */

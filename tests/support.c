@@ -80,12 +80,21 @@ void *checked_malloc(size_t bytes) {
     return p;
 }
 
+double tolerance_of(mhfa_dtype dtype) {
+    return dtype == MHFA_FLOAT16 ? 4e-3 : dtype == MHFA_BFLOAT16 ? 3e-2 : 1e-5;
+}
+
 void assert_close(const float *out, const double *ref, size_t n, const char *what) {
+    assert_close_within(out, ref, n, 1e-5, what);
+}
+
+void assert_close_within(const float *out, const double *ref, size_t n, double tolerance,
+                         const char *what) {
     double ref_max = 0.0, err_max = 0.0;
     size_t worst = 0;
     for (size_t i = 0; i < n; i++)
         if (fabs(ref[i]) > ref_max) ref_max = fabs(ref[i]);
-    double bound = 1e-5 * (ref_max > 1.0 ? ref_max : 1.0);
+    double bound = tolerance * (ref_max > 1.0 ? ref_max : 1.0);
     for (size_t i = 0; i < n; i++) {
         double err = fabs((double)out[i] - ref[i]);
         if (!isfinite(out[i])) err = INFINITY;
@@ -107,6 +116,7 @@ mhfa_module *make_module(mhfa_context *ctx, const test_case *c, test_rng *rng, f
     cfg.bias = c->bias;
     cfg.store_attn_weights = c->store;
     cfg.attention_dropout = c->dropout_p;
+    cfg.dtype = c->dtype;
     mhfa_module *m = NULL;
     mhfa_status s = mhfa_module_create(ctx, &cfg, &m);
     if (s != MHFA_SUCCESS) fail_msg("module_create: %s", mhfa_context_error_message(ctx));
@@ -205,17 +215,19 @@ mhfa_module *run_case_with(mhfa_context *ctx, const test_case *c, test_rng *rng,
                      {dims[0], dims[1], dims[2], dims[3]},
                      c->dropout_p,
                      dropout_seed,
-                     0};
+                     0,
+                     (int)c->dtype};
     double *ref = checked_malloc(out_n * sizeof(double));
     double *ref_w = c->store ? checked_malloc(w_n * sizeof(double)) : NULL;
     assert_int_equal(ref_forward(&p, ref, ref_w, NULL), 0);
     char what[200];
     snprintf(what, sizeof what,
-             "B%d Nq%d Nk%d Din%d E%d H%d bias%d self%d store%d mask%d%s%s p%.2f", B, Nq, Nk,
-             c->input_dim, c->embed_dim, c->n_heads, c->bias, c->self_attention, c->store,
+             "B%d Nq%d Nk%d Din%d E%d H%d bias%d self%d store%d mask%d%s%s p%.2f dtype%d", B, Nq,
+             Nk, c->input_dim, c->embed_dim, c->n_heads, c->bias, c->self_attention, c->store,
              c->mask_ndim, c->broadcast_mask ? "b" : "", c->fully_masked_rows ? "f" : "",
-             (double)c->dropout_p);
-    assert_close(out, ref, out_n, what);
+             (double)c->dropout_p, (int)c->dtype);
+    const double tolerance = tolerance_of(c->dtype);
+    assert_close_within(out, ref, out_n, tolerance, what);
 
     if (c->store) {
         float *w = checked_malloc(w_n * sizeof(float));
@@ -228,7 +240,7 @@ mhfa_module *run_case_with(mhfa_context *ctx, const test_case *c, test_rng *rng,
         assert_int_equal(wdims[2], Nq);
         assert_int_equal(wdims[3], Nk);
         strncat(what, " (stored weights)", sizeof what - strlen(what) - 1);
-        assert_close(w, ref_w, w_n, what);
+        assert_close_within(w, ref_w, w_n, tolerance, what);
         free(w);
     }
     free(ref);

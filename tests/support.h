@@ -31,6 +31,11 @@ void remove_files_in(const char *dir); /* every file of dir whose name does not 
 
 /* SEMANTICS.md's bound: max |out - ref| <= 1e-5 * max(1, max |ref|), and nothing non-finite. */
 void assert_close(const float *out, const double *ref, size_t n, const char *what);
+/* The same with relative bound tolerance in place of 1e-5. */
+void assert_close_within(const float *out, const double *ref, size_t n, double tolerance,
+                         const char *what);
+/* SEMANTICS.md's tolerance for a storage type: 1e-5 (float32), 4e-3 (float16), 3e-2 (bfloat16). */
+double tolerance_of(mhfa_dtype dtype);
 
 /* One forward, described. */
 typedef struct test_case {
@@ -41,6 +46,7 @@ typedef struct test_case {
     int fully_masked_rows; /* mask some rows entirely */
     double input_scale;    /* 1 for N(0,1) inputs; large for logits near 1e4 */
     float dropout_p;       /* > 0: training mode */
+    mhfa_dtype dtype;      /* storage (0: float32); checked against the reference rounded alike */
 } test_case;
 
 /* Weights drawn by the test and set through set_projection; returns the module. */

@@ -96,8 +96,8 @@ static void check_reference(const problem *p, const float *out) {
     const repeat_case *c = p->c;
     if (c->dropout_p > 0.0f) return;
     double *ref = checked_malloc(sizeof(double) * p->out_size);
-    ref_problem r = {c->batch, c->n_query, c->graph_size, DIN,          E,   H,    {0}, {0},
-                     p->q,     p->h,       p->mask,       c->mask_ndim, {0}, 0.0f, 0,   0};
+    ref_problem r = {c->batch, c->n_query, c->graph_size, DIN, E,    H, {0}, {0},         p->q,
+                     p->h,     p->mask,    c->mask_ndim,  {0}, 0.0f, 0, 0,   MHFA_FLOAT32};
     memcpy(r.mask_dims, p->mask_desc.dims, sizeof r.mask_dims);
     for (int i = 0; i < 4; i++)
         r.weight[i] = p->weight[i], r.bias[i] = p->bias[i];

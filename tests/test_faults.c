@@ -173,6 +173,12 @@ static mhfa_status copy_core(void *data, cl_command_queue queue, const mhfa_atte
     return err == CL_SUCCESS ? MHFA_SUCCESS : MHFA_ERROR_OPENCL;
 }
 
+static mhfa_config half_config(void) {
+    mhfa_config cfg = flash_config();
+    cfg.dtype = MHFA_BFLOAT16;
+    return cfg;
+}
+
 static mhfa_config application_config(void) {
     mhfa_config cfg = flash_config();
     cfg.attention_fn = copy_core;
@@ -654,7 +660,7 @@ static void weights_save(void **state) {
 
 /* ---- forwards ---- */
 
-enum { FLASH, MANUAL, APPLICATION }; /* the attention core */
+enum { FLASH, MANUAL, APPLICATION, HALF }; /* the attention core (HALF: flash, bfloat16) */
 
 typedef struct forward_case {
     const char *name;
@@ -678,6 +684,7 @@ static const forward_case forward_cases[] = {
      MHFA_ROUTE_KERNEL},
     {"forward application core, 2-D mask", APPLICATION, .batch = 2, 5, 8, 1, 2,
      MHFA_ROUTE_APPLICATION},
+    {"forward bfloat16 cross, 3-D mask", HALF, .batch = 2, 5, 8, 1, 3, MHFA_ROUTE_KERNEL},
     {"out-of-order: forward flash cross, 3-D mask", FLASH, .out_of_order = 1, .batch = 2, 5, 8, 1,
      3, MHFA_ROUTE_KERNEL},
     {"out-of-order: enqueue flash after an event, 2-D mask", FLASH, 1, .out_of_order = 1, 1,
@@ -746,6 +753,7 @@ static void forward_setup(sequence *s) {
     const forward_case *fc = c->fc;
     mhfa_config cfg = fc->core == MANUAL        ? manual_config()
                       : fc->core == APPLICATION ? application_config()
+                      : fc->core == HALF        ? half_config()
                                                 : flash_config();
     c->m = new_module(s->ctx, &cfg);
     /* A smaller forward first: the module then has scratch to grow and (manual path) stored
@@ -918,9 +926,11 @@ static void forwards(void **state) {
 
 static void build_programs(mhfa_context *ctx) {
     mhfa_config flash = flash_config(), manual = manual_config(), app = application_config();
+    mhfa_config half = half_config();
     mhfa_module_destroy(new_module(ctx, &flash));
     mhfa_module_destroy(new_module(ctx, &manual));
     mhfa_module_destroy(new_module(ctx, &app));
+    mhfa_module_destroy(new_module(ctx, &half));
 }
 
 static int setup_all(void **state) {

@@ -10,7 +10,7 @@
  * forwards must have run, so that a tuning line that stops reaching its kernel fails here rather
  * than leaving it unchecked: "projection:V" (tiled, vector, clblast, mma), "flash:V" and
  * "manual:V" (tiled, vector, mma, wide, each with "+rows" where built with ROWS_LAYOUT), "decode",
- * "absorbed". */
+ * "absorbed". MHFA_OCLGRIND_DTYPE (float16 or bfloat16) runs every forward in that storage type. */
 #include "support.h"
 
 #include "internal.h"
@@ -118,11 +118,20 @@ static void run_checked(mhfa_context *ctx, const test_case *c, test_rng *rng) {
     kept[n_kept++] = run_case_with(ctx, c, rng, prepare_for_oclgrind, 1);
 }
 
+/* The storage type MHFA_OCLGRIND_DTYPE names (float16, bfloat16; else float32). */
+static mhfa_dtype storage_type(void) {
+    const char *name = getenv("MHFA_OCLGRIND_DTYPE");
+    if (name && strcmp(name, "float16") == 0) return MHFA_FLOAT16;
+    if (name && strcmp(name, "bfloat16") == 0) return MHFA_BFLOAT16;
+    return MHFA_FLOAT32;
+}
+
 /* head_dim 3 (two heads, input_dim 5: no float4 runs anywhere) or 16 (two heads, input_dim 8 or,
  * on odd cases, 7: the input projections with and without float4 runs, the tensor-core
  * attention). */
 static test_case shape(int head_dim, int odd) {
     test_case c = {0};
+    c.dtype = storage_type();
     c.n_heads = 2;
     c.embed_dim = 2 * head_dim;
     c.input_dim = head_dim == 3 ? 5 : odd ? 7 : 8;

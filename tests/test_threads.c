@@ -134,7 +134,8 @@ static void prepare(shared_inputs *in, test_rng *rng) {
                          {B, NQ, NK, 0},
                          0.0f,
                          0,
-                         0};
+                         0,
+                         MHFA_FLOAT32};
         for (int p = 0; p < 4; p++)
             r.weight[p] = in->weight[p], r.bias[p] = in->bias[p];
         assert_int_equal(ref_forward(&r, in->ref[masked], NULL, NULL), 0);

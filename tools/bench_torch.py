@@ -28,7 +28,7 @@ import bench_peers
 MAGIC = b"MHFABNC1"
 HEADER = struct.Struct("<8s32s16i")
 HEADER_FIELDS = ("batch", "n_query", "graph_size", "input_dim", "embed_dim", "n_heads", "cross",
-                 "store", "mask_ndim", "m0", "m1", "m2", "m3", "bias", "pad0", "pad1")
+                 "store", "mask_ndim", "m0", "m1", "m2", "m3", "bias", "dtype", "pad1")
 
 
 class MultiHeadFlashAttention(nn.Module):

@@ -65,7 +65,10 @@ typedef struct options {
     int stages;  /* --stages: also time each stage (the whole run on a profiling queue) */
     int peak;    /* --peak: first measure the multiply-add rate (fma_peak.c) */
     const char *dump_dir, *json_path;
+    mhfa_dtype dtype; /* --dtype: the modules' storage; the buffers hold it too */
 } options;
+
+static const char *const dtype_names[3] = {"float32", "float16", "bfloat16"}; /* mhfa_dtype */
 
 /* What one case measured, for the printed line and the JSON file. */
 typedef struct result {
@@ -171,9 +174,10 @@ static void stage_flops(const bench_case *c, double flops[N_STAGES]) {
 /* ---- device data of one case ---- */
 
 typedef struct case_data {
-    float *q, *h, *out;
+    float *q, *h, *out; /* as stored: rounded to the storage type */
     unsigned char *mask;
     cl_mem q_buf, h_buf, mask_buf, out_buf;
+    mhfa_dtype dtype;
 } case_data;
 
 static cl_mem device_copy(mhfa_context *ctx, const void *host, size_t bytes, cl_mem_flags flags) {
@@ -181,6 +185,16 @@ static cl_mem device_copy(mhfa_context *ctx, const void *host, size_t bytes, cl_
     flags |= host ? CL_MEM_COPY_HOST_PTR : 0;
     cl_mem buf = clCreateBuffer(mhfa_context_cl_context(ctx), flags, bytes, (void *)host, &err);
     return err == CL_SUCCESS ? buf : NULL;
+}
+
+/* A read-only buffer of count values in the storage type; values become what it holds. */
+static cl_mem device_values(mhfa_context *ctx, mhfa_dtype dtype, float *values, size_t count) {
+    void *stored = xmalloc(count * mhfa_dtype_bytes(dtype));
+    mhfa_dtype_encode(dtype, values, count, stored);
+    mhfa_dtype_decode(dtype, stored, count, values);
+    cl_mem buf = device_copy(ctx, stored, count * mhfa_dtype_bytes(dtype), CL_MEM_READ_ONLY);
+    free(stored);
+    return buf;
 }
 
 static void case_data_free(case_data *d) {
@@ -195,9 +209,11 @@ static void case_data_free(case_data *d) {
 }
 
 /* Fixed-seed inputs on the host and on the device; NULL on success, else what failed. */
-static const char *case_data_make(mhfa_context *ctx, const bench_case *c, case_data *d) {
+static const char *case_data_make(mhfa_context *ctx, const bench_case *c, mhfa_dtype dtype,
+                                  case_data *d) {
     uint64_t state = case_seed(c->name);
     memset(d, 0, sizeof *d);
+    d->dtype = dtype;
     d->q = xmalloc(q_floats(c) * sizeof(float));
     fill_normal(&state, d->q, q_floats(c));
     if (c->cross) {
@@ -209,18 +225,17 @@ static const char *case_data_make(mhfa_context *ctx, const bench_case *c, case_d
         fill_mask(&state, d->mask, mask_bytes(c));
     }
     d->out = xmalloc(out_floats(c) * sizeof(float));
-    d->q_buf = device_copy(ctx, d->q, q_floats(c) * sizeof(float), CL_MEM_READ_ONLY);
-    d->h_buf =
-        c->cross ? device_copy(ctx, d->h, h_floats(c) * sizeof(float), CL_MEM_READ_ONLY) : NULL;
+    d->q_buf = device_values(ctx, dtype, d->q, q_floats(c));
+    d->h_buf = c->cross ? device_values(ctx, dtype, d->h, h_floats(c)) : NULL;
     d->mask_buf = c->mask_ndim ? device_copy(ctx, d->mask, mask_bytes(c), CL_MEM_READ_ONLY) : NULL;
-    d->out_buf = device_copy(ctx, NULL, out_floats(c) * sizeof(float), CL_MEM_READ_WRITE);
+    d->out_buf = device_copy(ctx, NULL, out_floats(c) * mhfa_dtype_bytes(dtype), CL_MEM_READ_WRITE);
     if (!d->q_buf || (c->cross && !d->h_buf) || (c->mask_ndim && !d->mask_buf) || !d->out_buf)
         return "clCreateBuffer failed for the inputs or the output";
     return NULL;
 }
 
-static size_t case_data_bytes(const bench_case *c) {
-    return (q_floats(c) + h_floats(c) + out_floats(c)) * sizeof(float) + mask_bytes(c);
+static size_t case_data_bytes(const bench_case *c, mhfa_dtype dtype) {
+    return (q_floats(c) + h_floats(c) + out_floats(c)) * mhfa_dtype_bytes(dtype) + mask_bytes(c);
 }
 
 /* ---- progress on stderr ---- */
@@ -306,27 +321,15 @@ static int write_all(FILE *f, const void *p, size_t bytes) {
     return fwrite(p, 1, bytes, f) == bytes ? 0 : -1;
 }
 
-static int dump_header(FILE *f, const bench_case *c) {
+static int dump_header(FILE *f, const bench_case *c, mhfa_dtype dtype) {
     char magic[8] = {'M', 'H', 'F', 'A', 'B', 'N', 'C', '1'}, name[32] = {0};
     int dims[4];
     mask_dims(c, dims);
     strncpy(name, c->name, sizeof name - 1);
-    int32_t hdr[16] = {c->batch,
-                       c->n_query,
-                       c->graph_size,
-                       c->input_dim,
-                       c->embed_dim,
-                       c->n_heads,
-                       c->cross,
-                       c->store,
-                       c->mask_ndim,
-                       dims[0],
-                       dims[1],
-                       dims[2],
-                       dims[3],
-                       1,
-                       0,
-                       0};
+    int32_t hdr[16] = {c->batch,     c->n_query, c->graph_size,  c->input_dim,
+                       c->embed_dim, c->n_heads, c->cross,       c->store,
+                       c->mask_ndim, dims[0],    dims[1],        dims[2],
+                       dims[3],      1,          (int32_t)dtype, 0};
     return write_all(f, magic, 8) || write_all(f, name, 32) || write_all(f, hdr, sizeof hdr);
 }
 
@@ -355,7 +358,7 @@ static const char *dump_case(const char *dir, mhfa_module *m, mhfa_context *ctx,
     snprintf(path, sizeof path, "%s/%s.bin", dir, c->name);
     FILE *f = fopen(path, "wb");
     if (!f) return strerror(errno);
-    const char *err = dump_header(f, c) ? "write failed" : dump_weights(f, m, ctx, c);
+    const char *err = dump_header(f, c, d->dtype) ? "write failed" : dump_weights(f, m, ctx, c);
     if (!err && (write_all(f, d->q, q_floats(c) * sizeof(float)) ||
                  (c->cross && write_all(f, d->h, h_floats(c) * sizeof(float))) ||
                  (c->mask_ndim && write_all(f, d->mask, mask_bytes(c))) ||
@@ -367,9 +370,10 @@ static const char *dump_case(const char *dir, mhfa_module *m, mhfa_context *ctx,
 
 /* ---- one case ---- */
 
-static mhfa_module *make_module(mhfa_context *ctx, const bench_case *c) {
+static mhfa_module *make_module(mhfa_context *ctx, const bench_case *c, mhfa_dtype dtype) {
     mhfa_config cfg = mhfa_config_default(c->n_heads, c->input_dim, c->embed_dim);
     cfg.store_attn_weights = c->store;
+    cfg.dtype = dtype;
     mhfa_module *m = NULL;
     if (mhfa_module_create(ctx, &cfg, &m) != MHFA_SUCCESS) return NULL;
     if (mhfa_module_init_parameters(m, 0) != MHFA_SUCCESS) { /* explicit: weights of seed 0 */
@@ -380,8 +384,12 @@ static mhfa_module *make_module(mhfa_context *ctx, const bench_case *c) {
 }
 
 static const char *read_output(mhfa_context *ctx, const bench_case *c, case_data *d) {
-    cl_int err = clEnqueueReadBuffer(mhfa_context_queue(ctx), d->out_buf, CL_TRUE, 0,
-                                     out_floats(c) * sizeof(float), d->out, 0, NULL, NULL);
+    const size_t count = out_floats(c), bytes = count * mhfa_dtype_bytes(d->dtype);
+    void *stored = xmalloc(bytes);
+    cl_int err = clEnqueueReadBuffer(mhfa_context_queue(ctx), d->out_buf, CL_TRUE, 0, bytes, stored,
+                                     0, NULL, NULL);
+    if (err == CL_SUCCESS) mhfa_dtype_decode(d->dtype, stored, count, d->out);
+    free(stored);
     return err == CL_SUCCESS ? NULL : "clEnqueueReadBuffer of the output failed";
 }
 
@@ -390,13 +398,13 @@ static const char *measure(mhfa_context *ctx, mhfa_module *m, const bench_case *
                            const options *opt, result *r) {
     case_data d;
     size_t module_bytes = 0;
-    const char *err = case_data_make(ctx, c, &d);
+    const char *err = case_data_make(ctx, c, opt->dtype, &d);
     if (!err) err = time_case(m, ctx, c, &d, opt, r);
     if (!err && opt->stages) err = time_stages(m, ctx, c, &d, opt, r);
     if (!err) err = read_output(ctx, c, &d);
     if (!err && mhfa_module_device_bytes(m, &module_bytes) != MHFA_SUCCESS)
         err = mhfa_context_error_message(ctx);
-    r->peak_bytes = module_bytes + case_data_bytes(c);
+    r->peak_bytes = module_bytes + case_data_bytes(c, opt->dtype);
     if (!err && opt->dump_dir) err = dump_case(opt->dump_dir, m, ctx, c, &d);
     case_data_free(&d);
     return err;
@@ -406,7 +414,7 @@ static void run_case(mhfa_context *ctx, const bench_case *c, const options *opt,
     fprintf(stderr, "[mhfa-bench] %s: B%d Nq%d Nk%d Din%d E%d H%d%s%s\n", c->name, c->batch,
             c->n_query, c->graph_size, c->input_dim, c->embed_dim, c->n_heads,
             c->mask_ndim ? " masked" : "", c->store ? " manual path" : "");
-    mhfa_module *m = make_module(ctx, c);
+    mhfa_module *m = make_module(ctx, c, opt->dtype);
     const char *err = m ? measure(ctx, m, c, opt, r) : mhfa_context_error_message(ctx);
     if (err) r->error = strdup(err); /* the context's message changes with its next call */
     mhfa_module_destroy(m);
@@ -432,6 +440,7 @@ static void json_result(FILE *f, const result *r, const char *device, const opti
     json_string(f, r->name);
     fprintf(f, ", \"device\": ");
     json_string(f, device);
+    fprintf(f, ", \"dtype\": \"%s\"", dtype_names[opt->dtype]);
     if (!r->skipped && !r->error)
         fprintf(f,
                 ", \"mhfa_ms\": %.6g, \"mhfa_min_ms\": %.6g, \"tflops\": %.6g, "
@@ -492,6 +501,7 @@ static void print_result(const result *r) {
 static void usage(FILE *f) {
     fprintf(f, "usage: mhfa-bench [--cases a,b,...] [--short] [--runs N] [--warmup N]\n"
                "                  [--dump DIR] [--json FILE] [--stages] [--peak]\n"
+               "                  [--dtype float32|float16|bfloat16]\n"
                "Times mhfa forwards on the device of MHFA_DEVICE. Cases:");
     for (size_t i = 0; i < N_CASES; i++)
         fprintf(f, " %s", all_cases[i].name);
@@ -503,7 +513,9 @@ static void usage(FILE *f) {
             "--runs more, each kernel's device time summed per stage (mask, project, attend,\n"
             "output; medians, GFLOP/s; the absorbed kernel's whole forward counts as attend).\n"
             "--peak: first the device's float32 multiply-add rate from a kernel of independent\n"
-            "chains (the roof for those GFLOP/s).\n",
+            "chains (the roof for those GFLOP/s).\n"
+            "--dtype: the modules' storage type (default float32); the input and output\n"
+            "buffers hold it too, and --dump writes the inputs and weights as rounded to it.\n",
             SHORT_N, DEFAULT_RUNS);
 }
 
@@ -526,13 +538,20 @@ static int positive_int(const char *s, const char *what) {
     return (int)v;
 }
 
+static mhfa_dtype dtype_named(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, dtype_names[i])) return (mhfa_dtype)i;
+    die("--dtype is float32, float16 or bfloat16, not '%s'", name);
+    return MHFA_FLOAT32;
+}
+
 static options parse_args(int argc, char **argv) {
-    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, 0, 0, NULL, NULL};
+    options opt = {{0}, DEFAULT_RUNS, DEFAULT_WARMUP, -1, 0, 0, NULL, NULL, MHFA_FLOAT32};
     int any = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--cases") || !strcmp(a, "--runs") || !strcmp(a, "--warmup") ||
-                    !strcmp(a, "--dump") || !strcmp(a, "--json");
+                    !strcmp(a, "--dump") || !strcmp(a, "--json") || !strcmp(a, "--dtype");
         if (takes && !val) die("%s needs a value", a);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -553,6 +572,8 @@ static options parse_args(int argc, char **argv) {
             opt.dump_dir = val;
         else if (!strcmp(a, "--json"))
             opt.json_path = val;
+        else if (!strcmp(a, "--dtype"))
+            opt.dtype = dtype_named(val);
         else
             die("unknown argument '%s' (--help for usage)", a);
         i += takes;

@@ -83,7 +83,13 @@ class Config(ctypes.Structure):
         ("store_attn_weights", ctypes.c_int),
         ("attention_fn", ATTENTION_FN),
         ("attention_fn_data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int),
+        ("allow_reduced_math", ctypes.c_int),
     ]
+
+
+# enum mhfa_dtype, by the names numpy and torch give the types
+DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 
 class Mask(ctypes.Structure):

@@ -7,7 +7,8 @@ import numpy as np
 
 from . import _safetensors
 from ._opencl import Device
-from ._native import FORMAT, INVALID_ARGUMENT, INVALID_SHAPE, Config, Error, Mask, check, fns, text
+from ._native import (DTYPES, FORMAT, INVALID_ARGUMENT, INVALID_SHAPE, Config, Error, Mask, check,
+                      fns, text)
 
 PROJECTIONS = ("W_query", "W_key", "W_val", "W_out")
 INT_MAX = 2**31 - 1
@@ -61,6 +62,19 @@ def _projection_index(name):
     if name in PROJECTIONS:
         return PROJECTIONS.index(name)
     raise ValueError(f"projection {name!r}: expected one of {', '.join(PROJECTIONS)}")
+
+
+def _dtype_code(value):
+    """mhfa_dtype of "float32", "float16", "bfloat16", or a numpy or torch dtype of those."""
+    name = str(value).replace("torch.", "")  # a name, or a torch dtype such as torch.bfloat16
+    if name not in DTYPES and not isinstance(value, str):
+        try:
+            name = np.dtype(value).name  # np.float16, np.dtype("float32")
+        except TypeError:
+            pass
+    if name not in DTYPES:
+        raise Error(INVALID_ARGUMENT, f"dtype {value!r} is none of {', '.join(DTYPES)}")
+    return DTYPES[name]
 
 
 def _tensor_array(tensor):
@@ -133,16 +147,20 @@ class Context:
 
 
 class Layer:
-    """MultiHeadFlashAttention on an OpenCL device; numpy float32 in and out."""
+    """MultiHeadFlashAttention on an OpenCL device; numpy float32 in and out.
+
+    dtype: how the device stores weights and activations ("float32", "float16" or "bfloat16", or
+    such a numpy or torch dtype); arithmetic is float32, inputs and outputs float32 arrays."""
 
     def __init__(self, n_heads, input_dim, embed_dim, bias=True, attention_dropout=0.0,
-                 store_attn_weights=False, device=None):
+                 store_attn_weights=False, device=None, dtype="float32"):
         context = Context.of(device)
         cfg = fns.mhfa_config_default(_c_int("n_heads", n_heads), _c_int("input_dim", input_dim),
                                       _c_int("embed_dim", embed_dim))
         cfg.bias = 1 if bias else 0
         cfg.attention_dropout = float(attention_dropout)
         cfg.store_attn_weights = 1 if store_attn_weights else 0
+        cfg.dtype = _dtype_code(dtype)
         handle = ctypes.c_void_p()
         check(fns.mhfa_module_create(context.handle, ctypes.byref(cfg), ctypes.byref(handle)),
               context.handle)
@@ -159,20 +177,26 @@ class Layer:
         self.bias = bool(cfg.bias)
         self.attention_dropout = cfg.attention_dropout
         self.store_attn_weights = bool(cfg.store_attn_weights)
+        self.dtype = next(name for name, code in DTYPES.items() if code == cfg.dtype)
         self.training = False
 
     # ---- other ways to make one ----
 
     @classmethod
-    def from_torch(cls, module, device=None, attention_dropout=0.0, store_attn_weights=False):
-        """A layer holding the weights of a torch module with W_query, W_key, W_val, W_out."""
+    def from_torch(cls, module, device=None, attention_dropout=0.0, store_attn_weights=False,
+                   dtype=None):
+        """A layer holding the weights of a torch module with W_query, W_key, W_val, W_out;
+        dtype None: the module's own (float16 and bfloat16 modules store half on the device)."""
         missing = [n for n in PROJECTIONS + ("n_heads",) if not hasattr(module, n)]
         if missing:
             raise TypeError(f"{type(module).__name__} has no {', '.join(missing)}")
         linears = [getattr(module, n) for n in PROJECTIONS]
         embed_dim, input_dim = _tensor_array(linears[0].weight).shape
+        if dtype is None:
+            dtype = getattr(linears[0].weight, "dtype", "float32")
+            dtype = dtype if str(dtype).replace("torch.", "") in DTYPES else "float32"
         layer = cls(module.n_heads, input_dim, embed_dim, linears[0].bias is not None,
-                    attention_dropout, store_attn_weights, device)
+                    attention_dropout, store_attn_weights, device, dtype)
         try:
             for name, lin in zip(PROJECTIONS, linears):
                 bias = None if lin.bias is None else _tensor_array(lin.bias)
@@ -186,7 +210,7 @@ class Layer:
     def load(cls, path, prefix="", device=None, n_heads=None, **options):
         """A layer from a safetensors file; n_heads from its metadata unless given.
 
-        options: attention_dropout, store_attn_weights."""
+        options: attention_dropout, store_attn_weights, dtype."""
         path, prefix = os.fspath(path), prefix or ""
         context = Context.of(device)
         if n_heads is None and not options:
@@ -380,7 +404,7 @@ class Layer:
         state = "closed" if getattr(self, "_handle", None) is None else self.device_name
         return (f"mhfa.Layer(n_heads={self.n_heads}, input_dim={self.input_dim}, "
                 f"embed_dim={self.embed_dim}, bias={self.bias}, "
-                f"store_attn_weights={self.store_attn_weights}; {state})")
+                f"store_attn_weights={self.store_attn_weights}, dtype={self.dtype!r}; {state})")
 
 
 def _no_n_heads(path):

@@ -157,14 +157,24 @@ static const char *tuning_path(void) {
     return path;
 }
 
-static int lookup(const mhfa_context *ctx, int head_dim, const char *text, size_t size,
-                  mhfa_plan *plan) {
+static int lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, const char *text,
+                  size_t size, mhfa_plan *plan) {
     FILE *f = fopen(tuning_path(), "wb");
     if (!f) return 0;
     size_t written = fwrite(text, 1, size, f);
     if (fclose(f) != 0 || written != size) return 0;
-    mhfa_plan_lookup(ctx, head_dim, plan);
+    mhfa_plan_lookup(ctx, head_dim, dtype, plan);
     return 1;
+}
+
+/* Half storage takes no kernel that reads float32 only, whatever the file says. */
+static void check_half_plan(const mhfa_plan *p) {
+    const mhfa_attention_choice *attention[3] = {&p->flash, &p->flash_masked, &p->manual};
+    for (int i = 0; i < 3; i++)
+        if (attention[i]->variant == MHFA_ATTEND_MMA) abort();
+    if (p->projection.variant == MHFA_PROJECT_MMA ||
+        p->projection.variant == MHFA_PROJECT_CLBLAST || p->absorbed_mode != MHFA_ABSORBED_OFF)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -188,13 +198,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ctx.info.local_mem_size = (cl_ulong)local_kib * 1024;
     snprintf(ctx.info.device_name, sizeof ctx.info.device_name, "%s", header + name_at);
 
-    mhfa_plan plan, plain, table;
+    mhfa_plan plan, plain, table, half;
     char *stripped = malloc(file_size + 1);
     if (!stripped) return 0;
     size_t stripped_size = without_comments(file, file_size, stripped);
-    if (lookup(&ctx, head_dim, file, file_size, &plan) &&
-        lookup(&ctx, head_dim, stripped, stripped_size, &plain) &&
-        lookup(&ctx, head_dim, "", 0, &table)) {
+    if (lookup(&ctx, head_dim, MHFA_FLOAT32, file, file_size, &plan) &&
+        lookup(&ctx, head_dim, MHFA_FLOAT32, stripped, stripped_size, &plain) &&
+        lookup(&ctx, head_dim, MHFA_FLOAT32, "", 0, &table) &&
+        lookup(&ctx, head_dim, MHFA_BFLOAT16, file, file_size, &half)) {
+        check_plan(&ctx, &half);
+        check_half_plan(&half);
         check_plan(&ctx, &plan);
         check_plan(&ctx, &table);
         if (memcmp(&plan, &plain, sizeof plan) != 0) abort();

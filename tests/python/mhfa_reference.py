@@ -29,12 +29,28 @@ def as_4d(mask):
     return mask
 
 
-def forward(weights, n_heads, q, h=None, mask=None):
-    """(out [B][Nq][E], attention weights [B][H][Nq][Nk]) in float64, as make_golden.py's Layer."""
+def stored(x, dtype):
+    """x (float64) as the storage type keeps it: float32 as it is, float16 or bfloat16 rounded
+    to nearest even (by way of float32)."""
+    x = np.asarray(x, np.float64)
+    if dtype == "float16":
+        return x.astype(np.float32).astype(np.float16).astype(np.float64)
+    if dtype == "bfloat16":
+        bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+        rounded = np.where(np.isnan(x), bits | 0x400000, rounded)
+        return rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+    return x
+
+
+def forward(weights, n_heads, q, h=None, mask=None, dtype="float32"):
+    """(out [B][Nq][E], attention weights [B][H][Nq][Nk]) in float64, as make_golden.py's Layer;
+    with a 16-bit dtype, on the values as mhfa stores them: inputs, weights, Q, K, V, context and
+    output rounded to it."""
     def linear(x, name):
-        y = x @ weights[name + ".weight"].astype(np.float64).T
+        y = stored(x, dtype) @ stored(weights[name + ".weight"], dtype).T
         b = weights.get(name + ".bias")
-        return y if b is None else y + b.astype(np.float64)
+        return stored(y if b is None else y + stored(b, dtype), dtype)
 
     def split(x):
         b, n, e = x.shape

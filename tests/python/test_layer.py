@@ -179,3 +179,26 @@ def test_layer_keeps_its_context_alive(rng):
     layer.close()
     with pytest.raises(mhfa.Error, match="closed"):
         ctx.device_name
+
+
+@pytest.mark.parametrize("dtype,tolerance", [("float16", 4e-3), ("bfloat16", 3e-2)])
+def test_half_storage(context, rng, dtype, tolerance):
+    weights = ref.random_weights(rng, INPUT_DIM, EMBED_DIM)
+    layer = mhfa.Layer(N_HEADS, INPUT_DIM, EMBED_DIM, device=context, dtype=dtype)
+    for name in mhfa.PROJECTIONS:
+        layer.set_projection(name, weights[name + ".weight"], weights[name + ".bias"])
+    assert layer.dtype == dtype
+    weight, _ = layer.get_projection("W_key")
+    assert np.array_equal(weight, ref.stored(weights["W_key.weight"], dtype).astype(np.float32))
+    q, h = rng.standard_normal((2, 4, INPUT_DIM)), rng.standard_normal((2, 9, INPUT_DIM))
+    mask = random_mask(rng, (2, 4, 9))
+    expected = ref.forward(weights, N_HEADS, q, h, mask, dtype=dtype)[0]
+    bound = tolerance * max(1.0, float(np.abs(expected).max()))
+    error = float(np.abs(layer(q, h, mask).astype(np.float64) - expected).max())
+    assert error <= bound, f"{dtype}: max |out - ref| = {error:.3g} > {bound:.3g}"
+
+
+def test_dtype_names(context):
+    assert mhfa.Layer(2, 4, 4, device=context, dtype=np.float16).dtype == "float16"
+    with pytest.raises(mhfa.Error, match="dtype"):
+        mhfa.Layer(2, 4, 4, device=context, dtype="int8")
