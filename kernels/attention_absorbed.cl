@@ -9,12 +9,10 @@
  * absorbed query, the keys in tiles of KEYS with the online softmax, the weighted key input,
  * context, output projection. Items take every GROUP-th feature or key, so GROUP 1 is one item
  * doing it all with contiguous inner loops (CPUs), and a larger GROUP spreads it (GPUs).
+ * Inputs, weights and the output in the storage type (common.cl); all else float32.
  * Compile-time: N_HEADS, HEAD_DIM, IN_DIM, GROUP, KEYS. Grid: (n_query * GROUP, batch). */
 #if !defined(N_HEADS) || !defined(HEAD_DIM) || !defined(IN_DIM) || !defined(GROUP) || !defined(KEYS)
 #error "attention_absorbed.cl is built with -D N_HEADS, HEAD_DIM, IN_DIM, GROUP and KEYS"
-#endif
-#if STORAGE != 0 /* the plan takes other kernels for half storage */
-#error "attention_absorbed.cl reads and writes float32 only"
 #endif
 
 #define EMBED         (N_HEADS * HEAD_DIM)
@@ -24,75 +22,80 @@
 
 /* y[k] = scale * (sum_i w_t[i * ld + col0 + e] * x[i] + bias[col0 + e]) for this item's outputs
  * e = lid + k * GROUP < EMBED: a row times transposed weights. */
-inline void project_row(__local const float *x, int in_dim, __global const float *w_t, int ld,
-                        int col0, __global const float *bias, int has_bias, float scale,
+inline void project_row(__local const float *x, int in_dim, __global const stored *w_t, int ld,
+                        int col0, __global const stored *bias, int has_bias, float scale,
                         float y[PER_ITEM(EMBED)]) {
     const int lid = get_local_id(0);
     for (int k = 0; k < PER_ITEM(EMBED); k++)
         y[k] = 0.0f;
     for (int i = 0; i < in_dim; i++) {
-        __global const float *row = w_t + (size_t)i * ld + col0 + lid;
+        __global const stored *row = w_t + (size_t)i * ld + col0 + lid;
         const float xi = x[i];
         for (int k = 0; k < PER_ITEM(EMBED); k++)
-            if (EMBED % GROUP == 0 || lid + k * GROUP < EMBED) y[k] = MAC(row[k * GROUP], xi, y[k]);
+            if (EMBED % GROUP == 0 || lid + k * GROUP < EMBED)
+                y[k] = MAC(READ(row, k * GROUP), xi, y[k]);
     }
     for (int k = 0; k < PER_ITEM(EMBED); k++) {
         const int e = min(lid + k * GROUP, EMBED - 1);
-        y[k] = (y[k] + (has_bias ? bias[col0 + e] : 0.0f)) * scale;
+        y[k] = (y[k] + (has_bias ? READ(bias, col0 + e) : 0.0f)) * scale;
     }
 }
 
 /* The same with one input vector per head, x[i][head], and head h's bias scaled by
  * bias_scale[h]: output e reads the vector of head e / HEAD_DIM. */
-inline void project_heads(__local const float *x, __global const float *w_t, int ld, int col0,
-                          __global const float *bias, int has_bias, __local const float *bias_scale,
-                          float y[PER_ITEM(EMBED)]) {
+inline void project_heads(__local const float *x, __global const stored *w_t, int ld, int col0,
+                          __global const stored *bias, int has_bias,
+                          __local const float *bias_scale, float y[PER_ITEM(EMBED)]) {
     const int lid = get_local_id(0);
     for (int k = 0; k < PER_ITEM(EMBED); k++)
         y[k] = 0.0f;
 #if GROUP == 1
     /* One item: head by head, so the inner loop runs over contiguous weights. */
     for (int i = 0; i < IN_DIM; i++) {
-        __global const float *row = w_t + (size_t)i * ld + col0;
+        __global const stored *row = w_t + (size_t)i * ld + col0;
         for (int h = 0; h < N_HEADS; h++) {
             const float xi = x[i * N_HEADS + h];
             for (int d = 0; d < HEAD_DIM; d++)
-                y[h * HEAD_DIM + d] = MAC(row[h * HEAD_DIM + d], xi, y[h * HEAD_DIM + d]);
+                y[h * HEAD_DIM + d] = MAC(READ(row, h * HEAD_DIM + d), xi, y[h * HEAD_DIM + d]);
         }
     }
 #else
     for (int i = 0; i < IN_DIM; i++) {
-        __global const float *row = w_t + (size_t)i * ld + col0 + lid;
+        __global const stored *row = w_t + (size_t)i * ld + col0 + lid;
         for (int k = 0; k < PER_ITEM(EMBED); k++) {
             const int e = lid + k * GROUP;
             if (EMBED % GROUP == 0 || e < EMBED)
-                y[k] = MAC(row[k * GROUP], x[i * N_HEADS + e / HEAD_DIM], y[k]);
+                y[k] = MAC(READ(row, k * GROUP), x[i * N_HEADS + e / HEAD_DIM], y[k]);
         }
     }
 #endif
     for (int k = 0; k < PER_ITEM(EMBED); k++) {
         const int e = min(lid + k * GROUP, EMBED - 1);
-        y[k] += has_bias ? bias[col0 + e] * bias_scale[e / HEAD_DIM] : 0.0f;
+        y[k] += has_bias ? READ(bias, col0 + e) * bias_scale[e / HEAD_DIM] : 0.0f;
     }
 }
 
-/* This item's outputs of project_row to a row of EMBED (local or global: a macro for both). */
+/* This item's outputs of project_row to a row of EMBED in local memory, or in global memory
+ * in the storage type. */
 #define STORE_ROW(to, y)                                                                           \
     for (int k = 0; k < PER_ITEM(EMBED) && lid + k * GROUP < EMBED; k++)                           \
         (to)[lid + k * GROUP] = (y)[k];
+#define WRITE_ROW(to, y)                                                                           \
+    for (int k = 0; k < PER_ITEM(EMBED) && lid + k * GROUP < EMBED; k++)                           \
+        WRITE((y)[k], (to), lid + k * GROUP);
 
 /* Global row to local memory, all items. */
-inline void load_row(__global const float *from, int n, __local float *to) {
+inline void load_row(__global const stored *from, int n, __local float *to) {
     for (int i = get_local_id(0); i < n; i += GROUP)
-        to[i] = from[i];
+        to[i] = READ(from, i);
 }
 
-__kernel void absorbed_attention(__global const float *query_in, __global const float *key_in,
-                                 __global const float *in_t, __global const float *in_bias,
-                                 __global const float *key_weight, __global const float *out_t,
-                                 __global const float *out_bias, int has_bias,
+__kernel void absorbed_attention(__global const stored *query_in, __global const stored *key_in,
+                                 __global const stored *in_t, __global const stored *in_bias,
+                                 __global const stored *key_weight, __global const stored *out_t,
+                                 __global const stored *out_bias, int has_bias,
                                  __global const uchar *keep, int mask_kind, int4 keep_stride,
-                                 __global float *out, int n_query, int graph_size, float scale,
+                                 __global stored *out, int n_query, int graph_size, float scale,
                                  float dropout_p, ulong dropout_seed, ulong dropout_offset) {
     const int lid = get_local_id(0), query = get_group_id(0), batch = get_group_id(1);
     const int row = batch * n_query + query, dropout = dropout_p > 0.0f;
@@ -123,10 +126,10 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
             acc[h][k] = 0.0f;
         for (int d = 0; d < HEAD_DIM; d++) {
             const float c = qs[h * HEAD_DIM + d];
-            __global const float *w = key_weight + (size_t)(h * HEAD_DIM + d) * IN_DIM + lid;
+            __global const stored *w = key_weight + (size_t)(h * HEAD_DIM + d) * IN_DIM + lid;
             for (int k = 0; k < PER_ITEM(IN_DIM); k++)
                 if (IN_DIM % GROUP == 0 || lid + k * GROUP < IN_DIM)
-                    acc[h][k] = MAC(c, w[k * GROUP], acc[h][k]);
+                    acc[h][k] = MAC(c, READ(w, k * GROUP), acc[h][k]);
         }
     }
     for (int k = 0; k < PER_ITEM(IN_DIM); k++) {
@@ -140,7 +143,7 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
     HEADS_LOOP(h) {
         float s = 0.0f;
         for (int d = 0; d < HEAD_DIM && has_bias; d++)
-            s = MAC(qs[h * HEAD_DIM + d], in_bias[EMBED + h * HEAD_DIM + d], s);
+            s = MAC(qs[h * HEAD_DIM + d], READ(in_bias, EMBED + h * HEAD_DIM + d), s);
         bias_dot[h] = s;
         running_max[h] = -INFINITY;
         total[h] = 0.0f;
@@ -148,13 +151,13 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
     }
 
     /* Keys in tiles: scores, online softmax, acc[h][i] += w_j x_j[i]. */
-    __global const float *keys = key_in + (size_t)batch * graph_size * IN_DIM;
+    __global const stored *keys = key_in + (size_t)batch * graph_size * IN_DIM;
     for (int key0 = 0; key0 < graph_size; key0 += KEYS) {
         const int n = min(KEYS, graph_size - key0);
         barrier(CLK_LOCAL_MEM_FENCE); /* the last tile (or the query row) is no longer read */
         for (int t = lid; t < n * IN_DIM; t += GROUP) {
             const int j = t / IN_DIM, i = t - j * IN_DIM;
-            xs[j * X_STRIDE + i] = keys[(size_t)(key0 + j) * IN_DIM + i];
+            xs[j * X_STRIDE + i] = READ(keys, (size_t)(key0 + j) * IN_DIM + i);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int j = lid; j < n; j += GROUP) {
@@ -237,5 +240,5 @@ __kernel void absorbed_attention(__global const float *query_in, __global const 
     STORE_ROW(qs, y);
     barrier(CLK_LOCAL_MEM_FENCE);
     project_row(qs, EMBED, out_t, EMBED, 0, out_bias, has_bias, 1.0f, y);
-    STORE_ROW(out + (size_t)row * EMBED, y);
+    WRITE_ROW(out + (size_t)row * EMBED, y);
 }

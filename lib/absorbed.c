@@ -27,10 +27,11 @@ static mhfa_status try_group(mhfa_module *m, size_t group, size_t keys, int *fit
     *fits = 0;
     size_t private_floats = h * per_item(din, group) + h + 2 * per_item(e, group);
     if (private_floats > PRIVATE_FLOATS_LIMIT) return MHFA_SUCCESS;
-    char options[160];
+    char options[176];
     snprintf(options, sizeof options,
-             "-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu", m->cfg.n_heads,
-             m->head_dim, m->cfg.input_dim, group, keys);
+             "%s-D N_HEADS=%d -D HEAD_DIM=%d -D IN_DIM=%d -D GROUP=%zu -D KEYS=%zu",
+             mhfa_storage_option(m->cfg.dtype), m->cfg.n_heads, m->head_dim, m->cfg.input_dim,
+             group, keys);
     mhfa_kernel_build b = {{"attention_absorbed"}, 1, options, {"absorbed_attention"},
                            {&m->kernels.absorbed}, 1, group,   local_bytes(m, keys)};
     mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);

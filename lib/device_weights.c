@@ -1,7 +1,7 @@
 /* The projections as the kernels read them: transposed ([in_features][out_features], so a row of
  * outputs reads contiguous weights), the three input projections side by side in one
  * [input_dim][3 * embed_dim] matrix so that one launch can make Q, K and V. The absorbed path
- * also reads W_key as given ([embed_dim][input_dim]; float32 modules only). Each is stored in the
+ * also reads W_key as given ([embed_dim][input_dim]). Each is stored in the
  * module's storage type. The host mirrors in PyTorch's layout, rounded alike, stay the module's
  * record of the values. */
 #include "internal.h"
@@ -18,7 +18,7 @@ mhfa_status mhfa_device_weights_alloc(mhfa_module *m) {
         m->out_t = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * e * f, NULL, &err);
     if (err == CL_SUCCESS && m->cfg.bias)
         m->in_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, 3 * e * f, NULL, &err);
-    if (err == CL_SUCCESS && mhfa_uses_flash_core(&m->cfg) && m->cfg.dtype == MHFA_FLOAT32)
+    if (err == CL_SUCCESS && mhfa_uses_flash_core(&m->cfg))
         m->key_rows = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * din * f, NULL, &err);
     if (err == CL_SUCCESS && m->cfg.bias)
         m->out_bias = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, e * f, NULL, &err);
@@ -43,7 +43,7 @@ size_t mhfa_device_weights_bytes(const mhfa_module *m) {
 /* Blocking writes of one projection's stored values (transposed weight, bias or NULL, and for
  * W_key the weight as given where key_rows exists). */
 static cl_int write_stored(mhfa_module *m, mhfa_projection which, const void *transposed,
-                           const void *bias, const float *weight) {
+                           const void *bias, const void *weight) {
     const size_t f = mhfa_dtype_size(m->cfg.dtype), e = (size_t)m->cfg.embed_dim;
     const size_t in = which == MHFA_W_OUT ? e : (size_t)m->cfg.input_dim;
     cl_command_queue queue = m->ctx->queue;
@@ -63,9 +63,9 @@ static cl_int write_stored(mhfa_module *m, mhfa_projection which, const void *tr
     if (err == CL_SUCCESS && bias)
         err = clEnqueueWriteBuffer(queue, m->in_bias, CL_TRUE, (size_t)which * e * f, e * f, bias,
                                    0, NULL, NULL);
-    if (err == CL_SUCCESS && which == MHFA_W_KEY && m->key_rows) /* float32 modules only */
-        err = clEnqueueWriteBuffer(queue, m->key_rows, CL_TRUE, 0, e * in * sizeof(float), weight,
-                                   0, NULL, NULL);
+    if (err == CL_SUCCESS && which == MHFA_W_KEY && m->key_rows)
+        err =
+            clEnqueueWriteBuffer(queue, m->key_rows, CL_TRUE, 0, e * in * f, weight, 0, NULL, NULL);
     return err;
 }
 
@@ -76,8 +76,8 @@ mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, con
     const size_t e = (size_t)m->cfg.embed_dim;
     const size_t in = which == MHFA_W_OUT ? e : (size_t)m->cfg.input_dim;
     float *transposed = malloc(in * e * sizeof(float));
-    void *stored_weight = NULL, *stored_bias = NULL;
-    const void *weight_bytes = NULL, *bias_bytes = NULL;
+    void *stored_weight = NULL, *stored_bias = NULL, *stored_rows = NULL;
+    const void *weight_bytes = NULL, *bias_bytes = NULL, *rows_bytes = weight;
     if (transposed) {
         for (size_t o = 0; o < e; o++)
             for (size_t i = 0; i < in; i++)
@@ -85,8 +85,10 @@ mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, con
         weight_bytes = mhfa_storage_copy(m->cfg.dtype, transposed, in * e, &stored_weight);
     }
     if (weight_bytes && bias) bias_bytes = mhfa_storage_copy(m->cfg.dtype, bias, e, &stored_bias);
+    if (weight_bytes && which == MHFA_W_KEY && m->key_rows) /* W_key as given, for absorbed.c */
+        rows_bytes = mhfa_storage_copy(m->cfg.dtype, weight, in * e, &stored_rows);
     mhfa_status status = MHFA_SUCCESS;
-    if (!weight_bytes || (bias && !bias_bytes)) {
+    if (!weight_bytes || (bias && !bias_bytes) || !rows_bytes) {
         status = mhfa_fail(m->ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
     } else {
         /* On an out-of-order queue, forwards still in flight must read the old weights first. */
@@ -95,9 +97,10 @@ mhfa_status mhfa_device_weights_write(mhfa_module *m, mhfa_projection which, con
                          : CL_SUCCESS;
         if (err != CL_SUCCESS)
             status = mhfa_fail_cl(m->ctx, err, "ordering the weight update");
-        else if ((err = write_stored(m, which, weight_bytes, bias_bytes, weight)) != CL_SUCCESS)
+        else if ((err = write_stored(m, which, weight_bytes, bias_bytes, rows_bytes)) != CL_SUCCESS)
             status = mhfa_fail_cl(m->ctx, err, "writing the weights to the device");
     }
+    free(stored_rows);
     free(stored_bias);
     free(stored_weight);
     free(transposed);

@@ -373,6 +373,9 @@ void mhfa_encode_float32_le(const float *values, size_t count, unsigned char *by
 
 /* ---- the storage type on the host (storage.c) ---- */
 size_t mhfa_dtype_size(mhfa_dtype dtype); /* bytes per element */
+/* The build option that picks common.cl's storage type (STORAGE), with a trailing space; "" for
+ * float32. First in every kernel build's options. */
+const char *mhfa_storage_option(mhfa_dtype dtype);
 void mhfa_to_storage(mhfa_dtype dtype, const float *from, size_t count, void *to);
 void mhfa_from_storage(mhfa_dtype dtype, const void *from, size_t count, float *to);
 void mhfa_round_to_storage(mhfa_dtype dtype, float *values, size_t count); /* in place */

@@ -10,19 +10,6 @@
 /* Work-items per group (along rows) of the vector (CPU) projection. */
 enum { VECTOR_GROUP_ITEMS = 8 };
 
-/* The option that picks common.cl's storage type, first in every build's options; none for
- * float32, whose programs stay as they were before half storage. */
-static const char *storage_option(const mhfa_module *m) {
-    switch (m->cfg.dtype) {
-    case MHFA_FLOAT16:
-        return "-D STORAGE=1 ";
-    case MHFA_BFLOAT16:
-        return "-D STORAGE=2 ";
-    default:
-        return "";
-    }
-}
-
 /* The projection kernels of source (after mma.cl where with_mma); with_rows: also project_rows
  * (the tiled and mma kernels). */
 static mhfa_kernel_build projection_build(mhfa_module *m, const char *source, int with_mma,
@@ -58,7 +45,7 @@ static void set_projection_shape(mhfa_module *m, mhfa_projection_variant variant
 static mhfa_status build_vector_projection(mhfa_module *m, const mhfa_vector_tile *t) {
     char options[128];
     snprintf(options, sizeof options, "%s-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d -D VECTORS=%d",
-             storage_option(m), m->head_dim, t->rows_per_item, t->vectors);
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, t->rows_per_item, t->vectors);
     mhfa_kernel_build b = projection_build(m, "project_vector", 0, options, 0, 1, 0);
     mhfa_status status = mhfa_build_kernels(m->ctx, b.sources, b.n_sources, options, b.names,
                                             b.kernels, b.n_kernels);
@@ -89,8 +76,8 @@ static mhfa_status try_tiled_projection(mhfa_module *m, const mhfa_tiled_tile *t
     snprintf(options, sizeof options,
              "%s-D HEAD_DIM=%d -D TILE_M=%d -D TILE_N=%d -D TILE_K=%d -D WPT_M=%d -D WPT_N=%d "
              "-D VECTOR_RUNS=%d",
-             storage_option(m), m->head_dim, t->tile_m, t->tile_n, t->tile_k, t->wpt_m, t->wpt_n,
-             vector_runs(m, t->tile_k, t->tile_n));
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, t->tile_m, t->tile_n, t->tile_k,
+             t->wpt_m, t->wpt_n, vector_runs(m, t->tile_k, t->tile_n));
     mhfa_kernel_build b =
         projection_build(m, "project_tiled", 0, options, 1, local_x * local_y, local);
     mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);
@@ -186,8 +173,8 @@ static mhfa_status try_tiled_attention(mhfa_module *m, int block_q, int block_k,
     if (m->cfg.store_attn_weights) local += sizeof(float) * (size_t)block_q * (size_t)(block_k + 1);
     char options[160];
     snprintf(options, sizeof options,
-             "%s-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d", storage_option(m),
-             m->head_dim, block_q, block_k, out->rows_layout);
+             "%s-D HEAD_DIM=%d -D BLOCK_Q=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, block_q, block_k, out->rows_layout);
     mhfa_status status = build_query_per_item(m, "attention_tiled", "tiled_attention",
                                               "tiled_attention_with_weights", options,
                                               (size_t)block_q, local, out, fits);
@@ -199,7 +186,7 @@ static mhfa_status try_tiled_attention(mhfa_module *m, int block_q, int block_k,
 static mhfa_status build_vector_attention(mhfa_module *m, int block_k, mhfa_attention_kernel *out) {
     char options[112];
     snprintf(options, sizeof options, "%s-D HEAD_DIM=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
-             storage_option(m), m->head_dim, block_k, out->rows_layout);
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, block_k, out->rows_layout);
     static const char *const sources[1] = {"attention_vector"};
     const char *names[1] = {m->cfg.store_attn_weights ? "vector_attention_with_weights"
                                                       : "vector_attention"};
@@ -220,8 +207,8 @@ static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys
     if (m->cfg.store_attn_weights) local += sizeof(float) * block_q * 2;
     char options[160];
     snprintf(options, sizeof options,
-             "%s-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d -D ROWS_LAYOUT=%d", storage_option(m),
-             m->head_dim, block_q, tile_keys, out->rows_layout);
+             "%s-D HEAD_DIM=%d -D BLOCK_Q=%d -D TILE_KEYS=%d -D ROWS_LAYOUT=%d",
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, block_q, tile_keys, out->rows_layout);
     mhfa_status status =
         build_query_per_item(m, "attention_wide", "wide_attention", "wide_attention_with_weights",
                              options, (size_t)block_q, local, out, fits);
@@ -286,8 +273,8 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_attention_choice *
 /* The split-over-keys kernels for few queries against many keys (flash path only). */
 static mhfa_status build_decode(mhfa_module *m) {
     char options[80];
-    snprintf(options, sizeof options, "%s-D HEAD_DIM=%d -D CHUNK=%d", storage_option(m),
-             m->head_dim, m->plan.decode_chunk);
+    snprintf(options, sizeof options, "%s-D HEAD_DIM=%d -D CHUNK=%d",
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, m->plan.decode_chunk);
     static const char *const sources[1] = {"attention_decode"};
     static const char *const names[2] = {"decode_partial", "decode_merge"};
     cl_kernel *const kernels[2] = {&m->kernels.decode_partial, &m->kernels.decode_merge};

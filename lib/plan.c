@@ -283,7 +283,7 @@ static int read_line(FILE *f, char **line, size_t *capacity) {
 }
 
 /* Half storage: the kernels that read and write only float32 (CLBlast's SGEMM, the tensor-core
- * and absorbed kernels) give way to the tiled or vector ones, whatever the lines said. */
+ * kernels) give way to the tiled or vector ones, whatever the lines said. */
 static void keep_to_half_kernels(const mhfa_context *ctx, mhfa_plan *p) {
     mhfa_projection_choice *c = &p->projection;
     if (c->variant == MHFA_PROJECT_CLBLAST || c->variant == MHFA_PROJECT_MMA) {
@@ -300,7 +300,6 @@ static void keep_to_half_kernels(const mhfa_context *ctx, mhfa_plan *p) {
             *attention[i] = p->fallback;
             attention[i]->rows = rows;
         }
-    p->absorbed_mode = MHFA_ABSORBED_OFF;
 }
 
 void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, mhfa_plan *p) {

@@ -6,6 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *mhfa_storage_option(mhfa_dtype dtype) {
+    switch (dtype) {
+    case MHFA_FLOAT16:
+        return "-D STORAGE=1 ";
+    case MHFA_BFLOAT16:
+        return "-D STORAGE=2 ";
+    default:
+        return ""; /* float32 programs keep the options they had before half storage */
+    }
+}
+
 size_t mhfa_dtype_size(mhfa_dtype dtype) {
     return dtype == MHFA_FLOAT32 ? sizeof(float) : sizeof(uint16_t);
 }

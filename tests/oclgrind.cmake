@@ -39,7 +39,7 @@ else()
   # Half storage (MHFA_OCLGRIND_DTYPE): the tensor-core lines give way to the tiled kernel.
   foreach(dtype float16 bfloat16)
     list(APPEND runs
-      "${dtype}_default||all|projection:vector flash:vector manual:vector decode|${dtype}"
+      "${dtype}_default||all|projection:vector flash:vector manual:vector decode absorbed|${dtype}"
       "${dtype}_tiled|tiled|all|projection:tiled flash:tiled+rows flash:tiled manual:tiled+rows decode|${dtype}"
       "${dtype}_scalar|scalar|all|projection:tiled flash:tiled flash:vector+rows manual:vector+rows decode|${dtype}"
       "${dtype}_vector|vector|all|projection:vector flash:tiled flash:wide manual:wide decode|${dtype}"

@@ -47,6 +47,7 @@ typedef struct test_case {
     double input_scale;    /* 1 for N(0,1) inputs; large for logits near 1e4 */
     float dropout_p;       /* > 0: training mode */
     mhfa_dtype dtype;      /* storage (0: float32); checked against the reference rounded alike */
+    int finite_only;       /* check only that every output is finite (see test_half_storage.c) */
 } test_case;
 
 /* Weights drawn by the test and set through set_projection; returns the module. */

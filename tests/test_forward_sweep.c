@@ -66,9 +66,11 @@ static void run_single(const test_case *c, unsigned salt) {
 /* The routing shapes users run: E 128, 8 heads, 20-100 nodes, and one query per step. */
 static void routing_shapes(void **state) {
     (void)state;
-    test_case enc = {4, 20, 20, 128, 128, 8, 1, 1, STORE_WEIGHTS, 3, 0, 0, 1.0, 0.0f, MHFA_FLOAT32};
+    test_case enc = {4, 20, 20,  128,  128,          8, 1, 1, STORE_WEIGHTS, 3,
+                     0, 0,  1.0, 0.0f, MHFA_FLOAT32, 0};
     run_single(&enc, 77);
-    test_case dec = {8, 1, 100, 128, 128, 8, 1, 0, STORE_WEIGHTS, 2, 0, 0, 1.0, 0.0f, MHFA_FLOAT32};
+    test_case dec = {8, 1, 100, 128,  128,          8, 1, 0, STORE_WEIGHTS, 2,
+                     0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
     run_single(&dec, 78);
 }
 
@@ -76,7 +78,8 @@ static void routing_shapes(void **state) {
  * cores truncate their sums) drifts past the tolerance. */
 static void long_sums(void **state) {
     (void)state;
-    test_case c = {1, 16, 4096, 1024, 64, 1, 1, 0, STORE_WEIGHTS, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32};
+    test_case c = {1, 16, 4096, 1024, 64,           1, 1, 0, STORE_WEIGHTS, 0,
+                   0, 0,  1.0,  0.0f, MHFA_FLOAT32, 0};
     run_single(&c, 99);
 }
 

@@ -5,6 +5,7 @@
  * means at the API: mhfa_forward_enqueue's buffers hold 16-bit elements, get_projection gives
  * the weights rounded, NaN inputs give NaN rows only. Run on every kernel variant (tests/tuning).
  */
+#include "internal.h"
 #include "support.h"
 
 #include <math.h>
@@ -71,8 +72,25 @@ static void decode_and_dropout(void **state) {
     }
 }
 
+/* Whether a forward of c's sizes takes the absorbed kernel. */
+static int takes_absorbed(mhfa_context *ctx, const test_case *c) {
+    mhfa_config cfg = mhfa_config_default(c->n_heads, c->input_dim, c->embed_dim);
+    cfg.dtype = c->dtype;
+    mhfa_module *m = NULL;
+    if (mhfa_module_create(ctx, &cfg, &m) != MHFA_SUCCESS)
+        fail_msg("module_create: %s", mhfa_context_error_message(ctx));
+    const int absorbed =
+        mhfa_plan_for_forward(m, c->n_query, c->graph_size, c->mask_ndim != 0, 0).route ==
+        MHFA_ROUTE_ABSORBED;
+    mhfa_module_destroy(m);
+    return absorbed;
+}
+
 /* Inputs of 60 standard deviations: logits near 1e4, Q and K still far below float16's
- * largest value (65504). */
+ * largest value (65504). There one rounding of a K element moves a logit by several units, so
+ * only kernels that round K as the reference does can match it: the absorbed kernel never forms K
+ * (it is closer to the float32 result) and is held to what SEMANTICS.md asks at such logits, finite
+ * outputs. */
 static void large_logits(void **state) {
     (void)state;
     mhfa_context *ctx = test_context();
@@ -82,6 +100,7 @@ static void large_logits(void **state) {
         test_case c = shape(2, 17, 40, 16, 16, 1);
         c.dtype = half_types[t];
         c.input_scale = 60.0;
+        c.finite_only = takes_absorbed(ctx, &c);
         run_case(ctx, &c, &rng);
     }
 }

@@ -172,8 +172,7 @@ static void check_half_plan(const mhfa_plan *p) {
     const mhfa_attention_choice *attention[3] = {&p->flash, &p->flash_masked, &p->manual};
     for (int i = 0; i < 3; i++)
         if (attention[i]->variant == MHFA_ATTEND_MMA) abort();
-    if (p->projection.variant == MHFA_PROJECT_MMA ||
-        p->projection.variant == MHFA_PROJECT_CLBLAST || p->absorbed_mode != MHFA_ABSORBED_OFF)
+    if (p->projection.variant == MHFA_PROJECT_MMA || p->projection.variant == MHFA_PROJECT_CLBLAST)
         abort();
 }
 
