@@ -3,6 +3,7 @@
 #
 #   tools/bench.sh [--cases a,b,...] [--json FILE] [--runs N] [--short] [--threads N]
 #                  [--chart FILE.png] [--peers a,b,... | --no-peers]
+#                  [--precision float32,bfloat16,float16] [--compile]
 #
 # Builds mhfa-bench into build/ (cmake + ninja) when it is missing, runs it on the device of
 # MHFA_DEVICE (dumping each case's weights, inputs, mask and output into build/bench-work/), then
@@ -16,6 +17,13 @@
 # --no-peers none), with a table per case: ms, ratio to mhfa, error against float64. Their
 # packages (openvino onnxruntime onnx onnxscript) are installed with pip when missing; a failed
 # install is reported and the peers concerned show the error.
+#
+# --precision runs everything once per storage type (mhfa-bench --dtype, PyTorch's module and
+# inputs in that dtype; dumps of float32 in build/bench-work, of the others in
+# build/bench-work/DTYPE) and implies --compile: PyTorch eager, torch.compile and, on CUDA,
+# torch.compile(mode="reduce-overhead"), compile times apart, with a table per precision of
+# ratios to each and to the best, and every output's error against float64 (on the values as
+# stored, for 16-bit types). The CPU peers run with float32.
 #
 # Environment:
 #   MHFA_DEVICE         OpenCL device for mhfa (e.g. pocl, nvidia); unset: first GPU, else any.
@@ -35,9 +43,11 @@ short=""
 chart=""
 threads="${MHFA_TORCH_THREADS:-2}"
 peers="all"
+precisions="float32"
+compile=""
 
 usage() {
-    sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -50,6 +60,8 @@ while [[ $# -gt 0 ]]; do
         --chart) chart="$2"; shift 2 ;;
         --peers) peers="$2"; shift 2 ;;
         --no-peers) peers="none"; shift ;;
+        --precision) precisions="$2"; compile=1; shift 2 ;;
+        --compile) compile=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -106,64 +118,118 @@ peer_packages() {
 progress_run building build_bench
 py="$(progress_run "finding PyTorch" torch_python)"
 progress_run "installing peers" peer_packages
-mkdir -p "$work"
-rm -f "$work"/*.bin "$work"/mhfa.json "$work"/torch.json
-
-mhfa_args=(--dump "$work" --json "$work/mhfa.json")
-torch_args=(--dump "$work" --json "$work/torch.json" --threads "$threads" --peers "$peers")
-if [[ -n "$cases" ]]; then mhfa_args+=(--cases "$cases"); fi
+mhfa_common=()
+torch_common=(--threads "$threads")
+if [[ -n "$cases" ]]; then mhfa_common+=(--cases "$cases"); fi
 if [[ -n "$runs" ]]; then
-    mhfa_args+=(--runs "$runs")
-    torch_args+=(--runs "$runs")
+    mhfa_common+=(--runs "$runs")
+    torch_common+=(--runs "$runs")
 fi
-if [[ -n "$short" ]]; then mhfa_args+=(--short); fi
+if [[ -n "$short" ]]; then mhfa_common+=(--short); fi
+if [[ -n "$compile" ]]; then torch_common+=(--compile); fi
 
-echo "== mhfa-bench (MHFA_DEVICE=${MHFA_DEVICE:-<unset>})" >&2
 status=0
-progress_run mhfa "$build/tools/mhfa-bench" "${mhfa_args[@]}" || status=$?
-echo "== bench_torch.py ($py)" >&2
-progress_run pytorch "$py" "$root/tools/bench_torch.py" "${torch_args[@]}" || status=$?
-[[ -f "$work/torch.json" ]] || echo "[]" >"$work/torch.json"
+results=()
+IFS=',' read -r -a precision_list <<<"$precisions"
+for precision in "${precision_list[@]}"; do
+    dir="$work"
+    [[ "$precision" == float32 ]] || dir="$work/$precision"
+    mkdir -p "$dir"
+    rm -f "$dir"/*.bin "$dir"/mhfa.json "$dir"/torch.json
+    peer_args=(--peers "$peers")
+    [[ "$precision" == float32 ]] || peer_args=(--peers none)
+    echo "== mhfa-bench --dtype $precision (MHFA_DEVICE=${MHFA_DEVICE:-<unset>})" >&2
+    progress_run "mhfa $precision" "$build/tools/mhfa-bench" "${mhfa_common[@]}" --dtype "$precision" \
+        --dump "$dir" --json "$dir/mhfa.json" || status=$?
+    [[ -f "$dir/mhfa.json" ]] || echo "[]" >"$dir/mhfa.json"
+    echo "== bench_torch.py $precision ($py)" >&2
+    progress_run "pytorch $precision" "$py" "$root/tools/bench_torch.py" --dump "$dir" \
+        --json "$dir/torch.json" "${torch_common[@]}" "${peer_args[@]}" || status=$?
+    [[ -f "$dir/torch.json" ]] || echo "[]" >"$dir/torch.json"
+    results+=("$dir/mhfa.json" "$dir/torch.json")
+done
 
 # Merge both sides per case, print the tables and write the JSON list.
-"$py" - "$work/mhfa.json" "$work/torch.json" "$json" <<'EOF'
+"$py" - "$json" "${results[@]}" <<'EOF'
 import datetime, json, sys
 
-mhfa = json.load(open(sys.argv[1]))
-torch_by_case = {r["case"]: r for r in json.load(open(sys.argv[2]))}
+pairs = [(json.load(open(a)), json.load(open(b))) for a, b in zip(sys.argv[2::2], sys.argv[3::2])]
 date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 rows = []
-for m in mhfa:
-    t = torch_by_case.get(m["case"], {})
-    row = dict(m)
-    row.update({k: v for k, v in t.items() if k != "date"})
-    for key in ("mhfa_ms", "torch_ms", "mhfa_peak_bytes", "max_abs_diff", "mhfa_err64"):
-        row.setdefault(key, None)
-    row["ratio"] = (row["torch_ms"] / row["mhfa_ms"]
-                    if row["mhfa_ms"] and row["torch_ms"] else None)
-    for p in row.get("peers", []):  # peer ms / mhfa ms, as ratio
-        p["ratio"] = p["ms"] / row["mhfa_ms"] if p["ms"] and row["mhfa_ms"] else None
-    f32 = [p for p in row.get("peers", []) if p["precision"] == "f32" and p["ms"]]
-    best = min(f32, key=lambda p: p["ms"]) if f32 else {}
-    row["best_f32_peer"], row["best_f32_ms"] = best.get("name"), best.get("ms")
-    row["best_f32_ratio"] = best.get("ratio")
-    row["date"] = date
-    rows.append(row)
+for mhfa, torch_rows in pairs:
+    torch_by_case = {r["case"]: r for r in torch_rows}
+    for m in mhfa:
+        t = torch_by_case.get(m["case"], {})
+        row = dict(m)
+        row.update({k: v for k, v in t.items() if k != "date"})
+        for key in ("mhfa_ms", "torch_ms", "mhfa_peak_bytes", "max_abs_diff", "mhfa_err64"):
+            row.setdefault(key, None)
+        row["ratio"] = (row["torch_ms"] / row["mhfa_ms"]
+                        if row["mhfa_ms"] and row["torch_ms"] else None)
+        for p in row.get("peers", []):  # peer ms / mhfa ms, as ratio
+            p["ratio"] = p["ms"] / row["mhfa_ms"] if p["ms"] and row["mhfa_ms"] else None
+        f32 = [p for p in row.get("peers", []) if p["precision"] == "f32" and p["ms"]]
+        best = min(f32, key=lambda p: p["ms"]) if f32 else {}
+        row["best_f32_peer"], row["best_f32_ms"] = best.get("name"), best.get("ms")
+        row["best_f32_ratio"] = best.get("ratio")
+        row["date"] = date
+        rows.append(row)
 
 def cell(v, fmt):
     return "-" if v is None else format(v, fmt)
 
-head = ("case", "device", "mhfa_ms", "torch_ms", "ratio", "TFLOP/s", "mhfa_peak_bytes",
+head = ("case", "dtype", "device", "mhfa_ms", "torch_ms", "ratio", "TFLOP/s", "mhfa_peak_bytes",
         "max_abs_diff", "mhfa_err64", "best_f32_peer", "vs_best")
-line = "%-15s %-34s %10s %10s %7s %8s %15s %12s %10s %-16s %7s  %s"
+line = "%-15s %-8s %-34s %10s %10s %7s %8s %15s %12s %10s %-16s %7s  %s"
 print(line % (head + ("note",)))
 for r in rows:
     note = r.get("error") or r.get("note", "")
     print(line % (
-        r["case"], r["device"][:34], cell(r["mhfa_ms"], ".3f"), cell(r["torch_ms"], ".3f"),
+        r["case"], r.get("dtype", "float32"), r["device"][:34], cell(r["mhfa_ms"], ".3f"),
+        cell(r["torch_ms"], ".3f"),
         cell(r["ratio"], ".2f"), cell(r.get("tflops"), ".4f"), cell(r["mhfa_peak_bytes"], "d"),
         cell(r["max_abs_diff"], ".2e"), cell(r["mhfa_err64"], ".2e"),
         r["best_f32_peer"] or "-", cell(r["best_f32_ratio"], ".2f"), note))
+
+# With --compile: per precision, PyTorch's eager and compiled modules against mhfa (ratio = their
+# ms / mhfa ms; best = the fastest of them) and each one's error against float64.
+names = ("torch-eager", "torch-compile", "torch-compile-ro")
+for r in rows:
+    if "variants" not in r:
+        continue
+    ms = {"torch-eager": r["torch_ms"]}
+    ms.update({v["name"]: v["ms"] for v in r["variants"]})
+    timed = {n: t for n, t in ms.items() if t}
+    r["best_torch"] = min(timed, key=timed.get) if timed else None
+    r["best_torch_ratio"] = (timed[r["best_torch"]] / r["mhfa_ms"]
+                             if r["best_torch"] and r["mhfa_ms"] else None)
+dtypes = list(dict.fromkeys(r.get("dtype", "float32") for r in rows if "variants" in r))
+for dtype in dtypes:
+    print("\n== %s: mhfa against PyTorch (ratio = PyTorch ms / mhfa ms; err64 = max error "
+          "against float64 on the stored values)" % dtype)
+    vline = "%-15s %9s %9s %9s %9s %6s %6s %6s %-17s %6s %9s %9s %9s %9s"
+    print(vline % ("case", "mhfa_ms", "eager", "compile", "compile-ro", "r_eag", "r_cmp",
+                   "r_ro", "best", "r_best", "mhfa_e64", "eager_e64", "cmp_e64", "ro_e64"))
+    for r in rows:
+        if r.get("dtype", "float32") != dtype or "variants" not in r:
+            continue
+        var = {v["name"]: v for v in r["variants"]}
+        def v_ms(n):
+            return r["torch_ms"] if n == "torch-eager" else var.get(n, {}).get("ms")
+        def v_err(n):
+            return r.get("torch_err64") if n == "torch-eager" else var.get(n, {}).get("err64")
+        ratios = [v_ms(n) / r["mhfa_ms"] if v_ms(n) and r["mhfa_ms"] else None for n in names]
+        print(vline % ((r["case"], cell(r["mhfa_ms"], ".3f")) +
+                       tuple(cell(v_ms(n), ".3f") for n in names) +
+                       tuple(cell(x, ".2f") for x in ratios) +
+                       (r["best_torch"] or "-", cell(r["best_torch_ratio"], ".2f"),
+                        cell(r.get("mhfa_err64"), ".1e")) +
+                       tuple(cell(v_err(n), ".1e") for n in names)))
+        for v in r["variants"]:
+            if v["status"] != "ok":
+                print("   %s %s: %s" % (v["name"], v["status"], v["error"]))
+            elif v["compile_s"] is not None:
+                print("   %s compiled in %.1f s" % (v["name"], v["compile_s"]))
 
 # One table per case with peers: ratio = ms / mhfa ms (above 1: mhfa is faster).
 for r in rows:
@@ -187,9 +253,9 @@ for r in rows:
 notes = dict.fromkeys(r["peers_note"] for r in rows if r.get("peers_note"))
 for n in notes:
     print("# " + n)
-with open(sys.argv[3], "w") as f:
+with open(sys.argv[1], "w") as f:
     json.dump(rows, f, indent=1)
-print("# torch: %s; JSON: %s" % (rows[0].get("torch_device", "-") if rows else "-", sys.argv[3]))
+print("# torch: %s; JSON: %s" % (rows[0].get("torch_device", "-") if rows else "-", sys.argv[1]))
 EOF
 if [[ -n "$chart" ]]; then
     progress_run chart "$py" "$root/tools/bench_chart.py" "$json" "$chart" || status=$?

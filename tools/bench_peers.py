@@ -119,8 +119,10 @@ def error64(out, ref):
     return (out - ref).abs().max().item() / max(1.0, ref.abs().max().item())
 
 
-def reference(hdr, data):
-    return check_float64.reference(hdr, data, torch.device("cpu"))
+def reference(hdr, data, device=None):
+    """The float64 evaluation (check_float64.py), on the CPU."""
+    device = device or torch.device("cpu")
+    return check_float64.reference(hdr, data, device).cpu()
 
 
 def run(names, case, module, data, ref, eager, timer, threads):

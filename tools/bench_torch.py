@@ -8,6 +8,10 @@ on the device, under torch.no_grad()) and reports max |mhfa - torch| on the same
 CUDA if available (CUDA events, TF32 off), else CPU with --threads threads (wall clock).
 On CPU it also runs the peers of tools/bench_peers.py (--peers) on the same module and inputs,
 timed the same way, and gives every output's error against a float64 evaluation.
+The module runs in the dump's storage type (mhfa-bench --dtype): float32, float16 or bfloat16.
+--compile also times torch.compile of the module, default mode and (CUDA only: it adds CUDA
+graphs) mode="reduce-overhead", each compiled afresh, its compile time (the first call) reported
+apart; a variant that fails is reported with its error.
 """
 import argparse
 import datetime
@@ -24,6 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import bench_peers
+
+DTYPE_NAMES = ("float32", "float16", "bfloat16")  # mhfa_dtype, as the dump's header holds it
+TORCH_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 MAGIC = b"MHFABNC1"
 HEADER = struct.Struct("<8s32s16i")
@@ -123,7 +130,14 @@ def build_module(hdr, data, device):
         for proj in ("W_query", "W_key", "W_val", "W_out"):
             getattr(m, proj).weight.copy_(data[proj][0])
             getattr(m, proj).bias.copy_(data[proj][1])
-    return m.to(device).eval()
+    return m.to(device, TORCH_DTYPES[hdr["dtype"]]).eval()
+
+
+def inputs_on(hdr, data, device):
+    """q, h (or None) in the module's dtype and the mask (or None), on device."""
+    dtype = TORCH_DTYPES[hdr["dtype"]]
+    return [None if data[k] is None else data[k].to(device, dtype if k != "mask" else torch.bool)
+            for k in ("q", "h", "mask")]
 
 
 def time_calls(call, device, warmup, runs):
@@ -157,9 +171,7 @@ def device_name(device):
 def run_case(path, device, args):
     hdr, data = read_case(path)
     module = build_module(hdr, data, device)
-    q = data["q"].to(device)
-    h = data["h"].to(device) if data["h"] is not None else None
-    mask = data["mask"].to(device) if data["mask"] is not None else None
+    q, h, mask = inputs_on(hdr, data, device)
     print(f"[bench_torch] {hdr['name']}: B{hdr['batch']} Nq{hdr['n_query']} "
           f"Nk{hdr['graph_size']} E{hdr['embed_dim']} H{hdr['n_heads']}", file=sys.stderr,
           flush=True)
@@ -169,8 +181,12 @@ def run_case(path, device, args):
         ms, _ = time_calls(lambda: module(q, h, mask), device, args.warmup, args.runs)
         out = module(q, h, mask).double().cpu()
     ref = data["out"].double()
+    ref64 = bench_peers.reference(hdr, data, device)
     result = {
         "case": hdr["name"],
+        "dtype": DTYPE_NAMES[hdr["dtype"]],
+        "mhfa_err64": bench_peers.error64(data["out"], ref64),
+        "torch_err64": bench_peers.error64(out, ref64),
         "torch_device": device_name(device),
         "torch_ms": ms,
         "torch_runs": args.runs,
@@ -182,15 +198,51 @@ def run_case(path, device, args):
     }
     if device.type == "cuda":
         result["torch_peak_bytes"] = torch.cuda.max_memory_allocated(device)
+    if args.compile:
+        result["variants"] = compiled_variants(module, (q, h, mask), ref64, device, args)
     if args.peers and device.type == "cuda":
         result["peers_note"] = "peers skipped: PyTorch runs on CUDA, the peers are CPU only"
+    elif args.peers and hdr["dtype"] != 0:
+        result["peers_note"] = "peers run on the float32 dumps only"
     elif args.peers:
-        ref64 = bench_peers.reference(hdr, data)
-        result["mhfa_err64"] = bench_peers.error64(data["out"], ref64)
         result["peers"] = bench_peers.run(
             args.peers, hdr["name"], module, data, ref64, (ms, out),
             lambda call: time_calls(call, device, args.warmup, args.runs)[0], args.threads)
     return result
+
+
+COMPILE_MODES = (("torch-compile", "default"), ("torch-compile-ro", "reduce-overhead"))
+
+
+def compiled_variants(module, args_in, ref64, device, args):
+    """torch.compile of module in each of COMPILE_MODES: one dict each (name, ms, compile_s,
+    err64, status "ok", "skipped" or "error", error)."""
+    rows = []
+    for name, mode in COMPILE_MODES:
+        row = {"name": name, "ms": None, "compile_s": None, "err64": None, "status": "ok",
+               "error": ""}
+        rows.append(row)
+        if mode == "reduce-overhead" and device.type != "cuda":
+            row.update(status="skipped", error="CUDA graphs need a GPU")
+            continue
+        print(f"[bench_torch] {name}", file=sys.stderr, flush=True)
+        try:
+            torch.compiler.reset()  # compiled afresh, not reused from the last case
+            compiled = torch.compile(module, mode=mode)
+            with torch.no_grad():
+                t0 = time.perf_counter()
+                out = compiled(*args_in)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                row["compile_s"] = time.perf_counter() - t0
+                row["ms"], _ = time_calls(lambda: compiled(*args_in), device, args.warmup,
+                                          args.runs)
+                row["err64"] = bench_peers.error64(out.clone(), ref64)
+        except Exception as e:  # noqa: BLE001  (reported in the table and the JSON)
+            print(f"[bench_torch] {name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            row.update(status="error", ms=None,
+                       error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+    return rows
 
 
 def parse_args():
@@ -202,6 +254,8 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2, help="CPU threads (CPU only)")
     p.add_argument("--device", default="", help="cuda or cpu (default: cuda if available)")
     p.add_argument("--json", help="write the results here as a JSON list")
+    p.add_argument("--compile", action="store_true",
+                   help="also time torch.compile (default and reduce-overhead modes)")
     p.add_argument("--peers", default="all",
                    help="CPU peers, comma-separated, 'all' or 'none' (CPU only): "
                    + ", ".join(bench_peers.NAMES))
@@ -234,6 +288,12 @@ def main():
         r = run_case(path, device, args)
         print(f"case={r['case']} torch_ms={r['torch_ms']:.4f} max_abs_diff={r['max_abs_diff']:.3g}"
               f" torch_device=\"{r['torch_device']}\"", flush=True)
+        for v in r.get("variants", []):
+            cells = " ".join(f"{k}={'-' if v[k] is None else format(v[k], '.4g')}"
+                             for k in ("ms", "compile_s", "err64"))
+            print(f"case={r['case']} dtype={r['dtype']} variant={v['name']} {cells} "
+                  f"status={v['status']}" + (f" error=\"{v['error']}\"" if v["error"] else ""),
+                  flush=True)
         for peer in r.get("peers", []):
             ms = "-" if peer["ms"] is None else f"{peer['ms']:.4f}"
             err = "-" if peer["err64"] is None else f"{peer['err64']:.3g}"

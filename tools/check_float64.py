@@ -5,8 +5,11 @@
 
 For each DUMP_DIR/<case>.bin it evaluates the layer in float64 (on the GPU when PyTorch sees one),
 with the dump's weights, inputs and mask, and prints max |out - ref| / max(1, max |ref|) for mhfa's
-output and for PyTorch's float32 module: the contract's limit is 1e-5. Scores are formed a block of
-queries at a time, so that xlong fits in memory.
+output and for PyTorch's module in the dump's storage type: the contract's limit is 1e-5 (float32),
+4e-3 (float16), 3e-2 (bfloat16). For a 16-bit dump the evaluation is on the values as stored: the
+dump's inputs and weights are already rounded, and Q, K, V, the context and the output are rounded
+where mhfa stores them. Scores are formed a block of queries at a time, so that xlong fits in
+memory.
 """
 import math
 import pathlib
@@ -18,8 +21,18 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import bench_torch  # noqa: E402  (read_case, build_module)
 
 
+LIMITS = {0: 1e-5, 1: 4e-3, 2: 3e-2}  # by the dump's dtype (mhfa_dtype)
+STORAGE = {1: torch.float16, 2: torch.bfloat16}
+
+
 def reference(hdr, data, device):
-    """The layer in float64: projections, masked softmax(Q K^T / sqrt(d)) V per head, output."""
+    """The layer in float64: projections, masked softmax(Q K^T / sqrt(d)) V per head, output;
+    with a 16-bit dtype in the header, rounded to it where mhfa stores values."""
+    storage = STORAGE.get(hdr.get("dtype", 0))
+
+    def stored(x):
+        return x if storage is None else x.to(storage).double()
+
     weights = {name: (w.to(device).double(), b.to(device).double())
                for name, (w, b) in ((n, data[n]) for n in ("W_query", "W_key", "W_val", "W_out"))}
     q = data["q"].to(device).double()
@@ -29,7 +42,7 @@ def reference(hdr, data, device):
     d = embed // heads
 
     def linear(x, name):
-        return x @ weights[name][0].T + weights[name][1]
+        return stored(x @ weights[name][0].T + weights[name][1])
 
     def per_head(x, n):
         return x.view(batch, n, heads, d).transpose(1, 2)
@@ -51,7 +64,7 @@ def reference(hdr, data, device):
                                         float("-inf"))
         weights_s = torch.softmax(scores, -1).nan_to_num(0.0)  # fully masked rows: 0
         context[:, :, s:s + step] = weights_s @ V
-    return linear(context.transpose(1, 2).reshape(batch, n_query, embed), "W_out")
+    return linear(stored(context).transpose(1, 2).reshape(batch, n_query, embed), "W_out")
 
 
 def main():
@@ -63,13 +76,15 @@ def main():
         with torch.no_grad():
             ref = reference(hdr, data, device).cpu()
             module = bench_torch.build_module(hdr, data, device)
-            args = [data[k].to(device) if data[k] is not None else None for k in ("q", "h", "mask")]
+            args = bench_torch.inputs_on(hdr, data, device)
             torch_out = module(*args).double().cpu()
         scale = max(1.0, ref.abs().max().item())
         mhfa_err = (data["out"].double() - ref).abs().max().item() / scale
         torch_err = (torch_out - ref).abs().max().item() / scale
+        dtype = bench_torch.DTYPE_NAMES[hdr["dtype"]]
         print(f"{hdr['name']:15s} max|ref| {ref.abs().max().item():.3f}  "
-              f"mhfa {mhfa_err:.2e}  PyTorch float32 {torch_err:.2e}  (limit 1e-5)", flush=True)
+              f"mhfa {mhfa_err:.2e}  PyTorch {dtype} {torch_err:.2e}  "
+              f"(limit {LIMITS[hdr['dtype']]:g})", flush=True)
 
 
 if __name__ == "__main__":
