@@ -19,10 +19,16 @@ int float64_sample_size(const mhfa_config *cfg, int batch, int n_query, int grap
     return sample < 1 ? 1 : sample;
 }
 
+double float64_tolerance(mhfa_dtype dtype) {
+    return dtype == MHFA_FLOAT16 ? 4e-3 : dtype == MHFA_BFLOAT16 ? 3e-2 : FLOAT64_CHECK_TOLERANCE;
+}
+
+/* The reference evaluates on the values as the layer's dtype stores them. */
 static ref_problem reference_problem(const layer_weights *w, const float64_forward *f, int sample) {
     ref_problem p = {0};
     p.batch = sample, p.n_query = f->n_query, p.graph_size = f->graph_size;
     p.input_dim = w->cfg.input_dim, p.embed_dim = w->cfg.embed_dim, p.n_heads = w->cfg.n_heads;
+    p.storage = (int)w->cfg.dtype;
     for (int i = 0; i < 4; i++)
         p.weight[i] = w->weight[i], p.bias[i] = w->bias[i];
     p.q = f->q, p.h = f->h;
@@ -53,6 +59,6 @@ int float64_check(const layer_weights *w, const float64_forward *f, int sample,
     error->max_abs = max_abs;
     error->scale = fmax(1.0, ref_max);
     error->relative = max_abs / error->scale;
-    error->within_bound = error->relative <= FLOAT64_CHECK_TOLERANCE;
+    error->within_bound = error->relative <= float64_tolerance(w->cfg.dtype);
     return 0;
 }

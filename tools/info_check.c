@@ -116,7 +116,7 @@ static int check_one_forward(mhfa_context *ctx, mhfa_module *m, check_data *d, i
     *error = e.relative;
     if (!e.within_bound) {
         snprintf(failure, size, "batch %d, %d nodes: error %.3g > %.0e", batch, nodes, *error,
-                 CHECK_TOLERANCE);
+                 float64_tolerance(d->w.cfg.dtype));
         return 0;
     }
     return 1;
@@ -131,6 +131,7 @@ void run_check(mhfa_context *ctx, mhfa_module *m, check_result *c) {
         snprintf(c->failure, sizeof c->failure, "reading the config: %s", mhfa_status_string(s));
         return;
     }
+    c->tolerance = float64_tolerance(cfg.dtype);
     if (!alloc_check_data(&cfg, &d)) {
         snprintf(c->failure, sizeof c->failure, "out of host memory");
         return;

@@ -11,6 +11,7 @@
 typedef struct check_result {
     int passed;
     double max_error; /* max |out - ref| / max(1, max |ref|) over the forwards run */
+    double tolerance; /* the bound it is held to (the layer's dtype's) */
     int forwards;
     double seconds;
     char failure[1024]; /* "" when passed */

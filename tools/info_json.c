@@ -119,6 +119,7 @@ static void json_plan(cJSON *parent, const plan_summary *plan) {
     add_number(o, "embed_dim", plan->embed_dim);
     add_number(o, "head_dim", plan->head_dim);
     add_string(o, "path", plan->manual_path ? "manual" : "flash");
+    add_string(o, "dtype", plan->dtype);
     json_tuning_file(o, &plan->tuning);
     for (int i = 0; i < N_PLAN_ITEMS; i++)
         json_choice(o, &plan->items[i]);
@@ -136,7 +137,7 @@ static void json_check(cJSON *parent, const check_result *c) {
         add_number(o, "max_error", c->max_error);
     else
         add_string(o, "max_error", NULL);
-    add_number(o, "tolerance", CHECK_TOLERANCE);
+    add_number(o, "tolerance", c->tolerance);
     add_number(o, "forwards", c->forwards);
     add_number(o, "seconds", c->seconds);
     if (!c->passed) add_string(o, "failure", c->failure);

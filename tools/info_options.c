@@ -16,7 +16,7 @@ enum { DEFAULT_HEADS = 8, DEFAULT_EMBED = 128, DEFAULT_INPUT = 128, DEFAULT_NODE
 static void print_usage(FILE *to) {
     fprintf(to,
             "usage: mhfa-info [--device SPEC] [--heads H] [--embed E] [--input D] [--nodes N]\n"
-            "                 [--store] [--check] [--json]\n"
+            "                 [--store] [--dtype float32|float16|bfloat16] [--check] [--json]\n"
             "Lists every OpenCL platform and device: the MHFA_DEVICE spec that selects it, its\n"
             "limits and features, which device the default picks, and the kernels mhfa's plan\n"
             "chooses there for a layer of H heads, input D, embed E: each choice with where it\n"
@@ -29,8 +29,10 @@ static void print_usage(FILE *to) {
             "  --input D      input_dim (default %d)\n"
             "  --nodes N      nodes of the forwards shown (default %d)\n"
             "  --store        the manual path (store_attn_weights), not the flash path\n"
+            "  --dtype T      the storage type of weights and activations (default float32)\n"
             "  --check        build the kernels and run forwards for %.0f s per device against\n"
-            "                 the float64 reference (pass: error <= %.0e of max(1, max|ref|))\n"
+            "                 the float64 reference (pass: error <= %.0e of max(1, max|ref|);\n"
+            "                 4e-3 and 3e-2 for float16 and bfloat16, on the rounded values)\n"
             "  --json         one JSON document on stdout instead of text\n"
             "The tuning file is MHFA_TUNING_FILE, else tuning.txt in the cache folder.\n"
             "Exit status 1 when no device is found or a check fails, 2 on a usage error.\n",
@@ -85,6 +87,19 @@ static int read_int_option(const int_option *o, int argc, char **argv, int *i, i
     return 2;
 }
 
+/* --dtype's value (argv[*i + 1], *i moved past it): 0, or 2 on a usage error. */
+static int read_dtype(int argc, char **argv, int *i, info_options *opt) {
+    static const char *const names[3] = {"float32", "float16", "bfloat16"}; /* mhfa_dtype */
+    for (int d = 0; d < 3 && *i + 1 < argc; d++)
+        if (strcmp(argv[*i + 1], names[d]) == 0) {
+            opt->dtype = d;
+            ++*i;
+            return 0;
+        }
+    fprintf(stderr, "mhfa-info: --dtype needs float32, float16 or bfloat16\n");
+    return 2;
+}
+
 /* The option at argv[*i], *i moved past its value. Returns 0, -1 for --help, 2 on a usage error. */
 static int read_option(int argc, char **argv, int *i, info_options *opt) {
     const char *arg = argv[*i];
@@ -94,6 +109,7 @@ static int read_option(int argc, char **argv, int *i, info_options *opt) {
         print_usage(stdout);
         return -1;
     }
+    if (strcmp(arg, "--dtype") == 0) return read_dtype(argc, argv, i, opt);
     if (strcmp(arg, "--device") == 0 && *i + 1 < argc) {
         opt->device_spec = argv[++*i];
         return 0;

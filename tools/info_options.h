@@ -7,6 +7,7 @@ typedef struct info_options {
     const char *device_spec;        /* NULL: every device */
     int heads, embed, input, nodes; /* the layer the plan is shown for, and its forwards */
     int store;                      /* the manual path (store_attn_weights) */
+    int dtype;                      /* mhfa_dtype of the module (--dtype) */
 } info_options;
 
 /* Fills opt from argv. Returns 0, or the exit status to leave with (-1: --help printed, exit 0;

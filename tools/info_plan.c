@@ -218,6 +218,9 @@ void describe_plan(const mhfa_module *m, int nodes, plan_summary *plan) {
     plan->embed_dim = m->cfg.embed_dim;
     plan->head_dim = m->head_dim;
     plan->manual_path = m->cfg.store_attn_weights != 0;
+    plan->dtype = m->cfg.dtype == MHFA_FLOAT16    ? "float16"
+                  : m->cfg.dtype == MHFA_BFLOAT16 ? "bfloat16"
+                                                  : "float32";
     plan->nodes = nodes;
     tuning_file_find(&plan->tuning);
     plan_origins o;

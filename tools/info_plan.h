@@ -37,8 +37,9 @@ typedef enum plan_item {
 
 typedef struct plan_summary {
     int n_heads, input_dim, embed_dim, head_dim;
-    int manual_path; /* store_attn_weights */
-    int nodes;       /* of the forwards */
+    int manual_path;   /* store_attn_weights */
+    const char *dtype; /* the storage type's name */
+    int nodes;         /* of the forwards */
     tuning_file tuning;
     info_choice items[N_PLAN_ITEMS];
     forward_route forwards[N_TYPICAL_FORWARDS];

@@ -67,9 +67,9 @@ static void print_forward(const forward_route *f) {
 static void print_plan(const plan_summary *plan) {
     char tuning[4400];
     tuning_file_words(&plan->tuning, tuning, sizeof tuning);
-    printf("    plan for %d heads, input %d, embed %d (head_dim %d), %s path:\n", plan->n_heads,
-           plan->input_dim, plan->embed_dim, plan->head_dim,
-           plan->manual_path ? "manual" : "flash");
+    printf("    plan for %d heads, input %d, embed %d (head_dim %d), %s path, %s storage:\n",
+           plan->n_heads, plan->input_dim, plan->embed_dim, plan->head_dim,
+           plan->manual_path ? "manual" : "flash", plan->dtype);
     printf("      %-14s %s\n", "tuning file", tuning);
     for (int i = 0; i < N_PLAN_ITEMS; i++)
         print_choice(&plan->items[i]);
@@ -84,7 +84,7 @@ void text_library_view(const device_report *r) {
     if (r->has_plan) print_plan(&r->plan);
     if (r->checked && r->check.passed)
         printf("    %-16s pass: error %.2e <= %.0e over %d forwards in %.2f s\n", "check",
-               r->check.max_error, CHECK_TOLERANCE, r->check.forwards, r->check.seconds);
+               r->check.max_error, r->check.tolerance, r->check.forwards, r->check.seconds);
     else if (r->checked)
         printf("    %-16s FAIL: %s\n", "check", r->check.failure);
     fflush(stdout);
