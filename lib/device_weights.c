@@ -1,9 +1,9 @@
 /* The projections as the kernels read them: transposed ([in_features][out_features], so a row of
  * outputs reads contiguous weights), the three input projections side by side in one
  * [input_dim][3 * embed_dim] matrix so that one launch can make Q, K and V. The absorbed path
- * also reads W_key as given ([embed_dim][input_dim]). Each is stored in the
- * module's storage type. The host mirrors in PyTorch's layout, rounded alike, stay the module's
- * record of the values. */
+ * also reads W_key as given ([embed_dim][input_dim]). Each is stored in the module's storage
+ * type. The host mirrors in PyTorch's layout, rounded alike, stay the module's record of the
+ * values. */
 #include "internal.h"
 
 #include <stdlib.h>
