@@ -334,24 +334,41 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     return status;
 }
 
-/* mhfa_forward's device part: the inputs (in the storage type) through the module's staging
- * buffers, the forward, the output read back into out_stored. */
+/* The byte sizes of mhfa_forward's q, h and out in the storage type. */
+typedef struct staging_sizes {
+    size_t q, h, out;
+} staging_sizes;
+
+static staging_sizes staging_sizes_of(const mhfa_module *m, int batch, int n_query,
+                                      int graph_size) {
+    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t e = (size_t)m->cfg.embed_dim;
+    staging_sizes s = {(size_t)batch * (size_t)n_query * din * f,
+                       (size_t)batch * (size_t)graph_size * din * f,
+                       (size_t)batch * (size_t)n_query * e * f};
+    return s;
+}
+
+/* The device buffers mhfa_forward stages its arrays through, before any host array is read. */
+static mhfa_status reserve_staging(mhfa_module *m, const staging_sizes *s, int has_h,
+                                   size_t mask_count) {
+    mhfa_context *ctx = m->ctx;
+    mhfa_status status = mhfa_buffer_reserve(ctx, &m->host_q, s->q);
+    if (status == MHFA_SUCCESS && has_h) status = mhfa_buffer_reserve(ctx, &m->host_h, s->h);
+    if (status == MHFA_SUCCESS && mask_count)
+        status = mhfa_buffer_reserve(ctx, &m->host_mask, mask_count);
+    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, s->out);
+    return status;
+}
+
+/* mhfa_forward's device part: the inputs (in the storage type) through the staging buffers,
+ * the forward, the output read back into out. */
 static mhfa_status forward_through_staging(mhfa_module *m, int batch, int n_query, int graph_size,
                                            const void *q, const void *h, const mhfa_mask *mask,
                                            forward_io *io, void *out) {
     mhfa_context *ctx = m->ctx;
-    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
-    size_t e = (size_t)m->cfg.embed_dim;
-    size_t q_bytes = (size_t)batch * (size_t)n_query * din * f;
-    size_t h_bytes = (size_t)batch * (size_t)graph_size * din * f;
-    size_t out_bytes = (size_t)batch * (size_t)n_query * e * f;
-    mhfa_status status = mhfa_buffer_reserve(ctx, &m->host_q, q_bytes);
-    if (status == MHFA_SUCCESS && h) status = mhfa_buffer_reserve(ctx, &m->host_h, h_bytes);
-    if (status == MHFA_SUCCESS && mask)
-        status = mhfa_buffer_reserve(ctx, &m->host_mask, io->layout.count);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, out_bytes);
-    if (status != MHFA_SUCCESS) return status;
-
+    const staging_sizes s = staging_sizes_of(m, batch, n_query, graph_size);
+    const size_t q_bytes = s.q, h_bytes = s.h, out_bytes = s.out;
     cl_command_queue queue = ctx->queue;
     cl_int err = clEnqueueWriteBuffer(queue, m->host_q.mem, CL_FALSE, 0, q_bytes, q, 0, NULL, NULL);
     if (err == CL_SUCCESS && h)
@@ -369,7 +386,7 @@ static mhfa_status forward_through_staging(mhfa_module *m, int batch, int n_quer
     io->h = h ? m->host_h.mem : NULL;
     io->mask = mask ? m->host_mask.mem : NULL;
     io->out = m->host_out.mem;
-    status = enqueue_forward(m, batch, n_query, graph_size, io);
+    mhfa_status status = enqueue_forward(m, batch, n_query, graph_size, io);
     if (status != MHFA_SUCCESS) {
         clFinish(queue);
         return status;
@@ -397,6 +414,9 @@ mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
                                        graph_size, &io.layout);
     if (status == MHFA_SUCCESS)
         status = mhfa_check_forward_limits(m, batch, n_query, graph_size, io.layout.count, 1);
+    const staging_sizes sizes = staging_sizes_of(m, batch, n_query, graph_size);
+    if (status == MHFA_SUCCESS)
+        status = reserve_staging(m, &sizes, h != NULL, mask ? io.layout.count : 0);
     if (status != MHFA_SUCCESS) return status;
 
     /* Half storage: 16-bit copies of the host's float32 arrays go to the device and come back. */

@@ -214,6 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (bit(f2, 1)) cfg.attention_fn = no_attention;
     cfg.attention_dropout = bit(f2, 2) ? 0.1f : 0.0f;
     cfg.bias = bit(f2, 3);
+    cfg.dtype = (mhfa_dtype)(((f3 >> 5) & 3) % 3); /* float32, float16, bfloat16 */
 
     memset(&fake, 0, sizeof fake);
     fake.barrier_fails = bit(f2, 7);
@@ -247,7 +248,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     const wide b = (wide)(batch > 0 ? batch : 0), nq = (wide)(n_query > 0 ? n_query : 0);
     const wide gs = (wide)(graph_size > 0 ? graph_size : 0);
-    const wide din = (wide)cfg.input_dim, e = (wide)cfg.embed_dim, f = sizeof(float);
+    const wide din = (wide)cfg.input_dim, e = (wide)cfg.embed_dim;
+    const wide f = cfg.dtype == MHFA_FLOAT32 ? 4 : 2; /* bytes an element */
     const wide features = din > e ? din : e, longest = nq > gs ? nq : gs;
     wide mask_count = 1;
     for (int i = 0; i < ndim && i < 4; i++)
