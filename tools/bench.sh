@@ -23,7 +23,9 @@
 # build/bench-work/DTYPE) and implies --compile: PyTorch eager, torch.compile and, on CUDA,
 # torch.compile(mode="reduce-overhead"), compile times apart, with a table per precision of
 # ratios to each and to the best, and every output's error against float64 (on the values as
-# stored, for 16-bit types). The CPU peers run with float32.
+# stored, for 16-bit types), and the attention core's TFLOP/s from a second, profiled mhfa-bench
+# run (--stages, 5 forwards; the absorbed kernel's whole forward counts as the core). The CPU
+# peers run with float32.
 #
 # Environment:
 #   MHFA_DEVICE         OpenCL device for mhfa (e.g. pocl, nvidia); unset: first GPU, else any.
@@ -47,7 +49,7 @@ precisions="float32"
 compile=""
 
 usage() {
-    sed -n '2,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,38s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -146,22 +148,34 @@ for precision in "${precision_list[@]}"; do
     progress_run "pytorch $precision" "$py" "$root/tools/bench_torch.py" --dump "$dir" \
         --json "$dir/torch.json" "${torch_common[@]}" "${peer_args[@]}" || status=$?
     [[ -f "$dir/torch.json" ]] || echo "[]" >"$dir/torch.json"
-    results+=("$dir/mhfa.json" "$dir/torch.json")
+    if [[ -n "$compile" ]]; then # the attention core's rate, from a profiling queue of its own
+        stage_args=(--dtype "$precision" --stages --runs 5 --json "$dir/stages.json")
+        if [[ -n "$cases" ]]; then stage_args+=(--cases "$cases"); fi
+        if [[ -n "$short" ]]; then stage_args+=(--short); fi
+        progress_run "stages $precision" "$build/tools/mhfa-bench" "${stage_args[@]}" >/dev/null ||
+            status=$?
+    fi
+    [[ -f "$dir/stages.json" ]] || echo "[]" >"$dir/stages.json"
+    results+=("$dir/mhfa.json" "$dir/torch.json" "$dir/stages.json")
 done
 
 # Merge both sides per case, print the tables and write the JSON list.
 "$py" - "$json" "${results[@]}" <<'EOF'
 import datetime, json, sys
 
-pairs = [(json.load(open(a)), json.load(open(b))) for a, b in zip(sys.argv[2::2], sys.argv[3::2])]
+files = sys.argv[2:]
+runs = [[json.load(open(f)) for f in files[i:i + 3]] for i in range(0, len(files), 3)]
 date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 rows = []
-for mhfa, torch_rows in pairs:
+for mhfa, torch_rows, stage_rows in runs:
     torch_by_case = {r["case"]: r for r in torch_rows}
+    stages_by_case = {r["case"]: r for r in stage_rows}
     for m in mhfa:
         t = torch_by_case.get(m["case"], {})
         row = dict(m)
         row.update({k: v for k, v in t.items() if k != "date"})
+        gflops = stages_by_case.get(m["case"], {}).get("attend_gflops")
+        row["attend_tflops"] = gflops / 1e3 if gflops else None
         for key in ("mhfa_ms", "torch_ms", "mhfa_peak_bytes", "max_abs_diff", "mhfa_err64"):
             row.setdefault(key, None)
         row["ratio"] = (row["torch_ms"] / row["mhfa_ms"]
@@ -207,9 +221,10 @@ dtypes = list(dict.fromkeys(r.get("dtype", "float32") for r in rows if "variants
 for dtype in dtypes:
     print("\n== %s: mhfa against PyTorch (ratio = PyTorch ms / mhfa ms; err64 = max error "
           "against float64 on the stored values)" % dtype)
-    vline = "%-15s %9s %9s %9s %9s %6s %6s %6s %-17s %6s %9s %9s %9s %9s"
+    vline = "%-15s %9s %9s %9s %9s %6s %6s %6s %-17s %6s %9s %9s %9s %9s %8s"
     print(vline % ("case", "mhfa_ms", "eager", "compile", "compile-ro", "r_eag", "r_cmp",
-                   "r_ro", "best", "r_best", "mhfa_e64", "eager_e64", "cmp_e64", "ro_e64"))
+                   "r_ro", "best", "r_best", "mhfa_e64", "eager_e64", "cmp_e64", "ro_e64",
+                   "core_TF/s"))
     for r in rows:
         if r.get("dtype", "float32") != dtype or "variants" not in r:
             continue
@@ -224,7 +239,8 @@ for dtype in dtypes:
                        tuple(cell(x, ".2f") for x in ratios) +
                        (r["best_torch"] or "-", cell(r["best_torch_ratio"], ".2f"),
                         cell(r.get("mhfa_err64"), ".1e")) +
-                       tuple(cell(v_err(n), ".1e") for n in names)))
+                       tuple(cell(v_err(n), ".1e") for n in names) +
+                       (cell(r.get("attend_tflops"), ".2f"),)))
         for v in r["variants"]:
             if v["status"] != "ok":
                 print("   %s %s: %s" % (v["name"], v["status"], v["error"]))

@@ -448,8 +448,12 @@ static void json_result(FILE *f, const result *r, const char *device, const opti
                 r->median_ms, r->min_ms, r->tflops, r->peak_bytes, r->runs, opt->warmup);
     if (!r->skipped && !r->error && r->stage_kernels > 0) {
         fprintf(f, ", \"stage_kernels\": %d", r->stage_kernels);
-        for (int s = 0; s < N_STAGES; s++)
+        for (int s = 0; s < N_STAGES; s++) {
             fprintf(f, ", \"%s_ms\": %.6g", stage_names[s], r->stage_ms[s]);
+            if (r->stage_flops[s] > 0 && r->stage_ms[s] > 0)
+                fprintf(f, ", \"%s_gflops\": %.6g", stage_names[s],
+                        r->stage_flops[s] / (r->stage_ms[s] * 1e-3) / 1e9);
+        }
     }
     if (r->skipped) fprintf(f, ", \"skipped\": true");
     if (r->error) {
