@@ -10,7 +10,7 @@
 
 mhfa_status mhfa_device_weights_alloc(mhfa_module *m) {
     mhfa_context *ctx = m->ctx;
-    size_t f = mhfa_dtype_size(m->cfg.dtype), e = (size_t)m->cfg.embed_dim;
+    size_t f = mhfa_dtype_bytes(m->cfg.dtype), e = (size_t)m->cfg.embed_dim;
     size_t din = (size_t)m->cfg.input_dim;
     cl_int err;
     m->in_t = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY, din * 3 * e * f, NULL, &err);
@@ -37,14 +37,14 @@ size_t mhfa_device_weights_bytes(const mhfa_module *m) {
     size_t e = (size_t)m->cfg.embed_dim, din = (size_t)m->cfg.input_dim;
     size_t key_rows = m->key_rows ? e * din : 0;
     return (din * 3 * e + e * e + (m->cfg.bias ? 4 * e : 0) + key_rows) *
-           mhfa_dtype_size(m->cfg.dtype);
+           mhfa_dtype_bytes(m->cfg.dtype);
 }
 
 /* Blocking writes of one projection's stored values (transposed weight, bias or NULL, and for
  * W_key the weight as given where key_rows exists). */
 static cl_int write_stored(mhfa_module *m, mhfa_projection which, const void *transposed,
                            const void *bias, const void *weight) {
-    const size_t f = mhfa_dtype_size(m->cfg.dtype), e = (size_t)m->cfg.embed_dim;
+    const size_t f = mhfa_dtype_bytes(m->cfg.dtype), e = (size_t)m->cfg.embed_dim;
     const size_t in = which == MHFA_W_OUT ? e : (size_t)m->cfg.input_dim;
     cl_command_queue queue = m->ctx->queue;
     cl_int err;

@@ -103,7 +103,7 @@ static int output_may_alias_input(const forward_io *io) {
 static int values_in_output(const mhfa_module *m, int batch, int graph_size, const forward_io *io,
                             int output_may_alias) {
     size_t v_bytes = (size_t)batch * (size_t)graph_size * (size_t)m->cfg.embed_dim *
-                     mhfa_dtype_size(m->cfg.dtype);
+                     mhfa_dtype_bytes(m->cfg.dtype);
     return !mhfa_uses_application_core(&m->cfg) && m->kernels.projection != MHFA_PROJECT_CLBLAST &&
            !output_may_alias && mem_size(io->out) >= v_bytes;
 }
@@ -308,7 +308,7 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     if (status == MHFA_SUCCESS && mask)
         status = mhfa_mask_layout_make(ctx, mask->ndim, mask->dims, batch, m->cfg.n_heads, n_query,
                                        graph_size, &io.layout);
-    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t f = mhfa_dtype_bytes(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
     size_t e = (size_t)m->cfg.embed_dim;
     if (status == MHFA_SUCCESS)
         status = check_buffer(m, q, (size_t)batch * (size_t)n_query * din * f, "q");
@@ -334,18 +334,17 @@ mhfa_status mhfa_forward_enqueue(mhfa_module *m, int batch, int n_query, int gra
     return status;
 }
 
-/* The byte sizes of mhfa_forward's q, h and out in the storage type. */
+/* mhfa_forward's arrays: elements of q, h and out, and bytes per element in the storage type. */
 typedef struct staging_sizes {
-    size_t q, h, out;
+    size_t q, h, out, element;
 } staging_sizes;
 
 static staging_sizes staging_sizes_of(const mhfa_module *m, int batch, int n_query,
                                       int graph_size) {
-    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
-    size_t e = (size_t)m->cfg.embed_dim;
-    staging_sizes s = {(size_t)batch * (size_t)n_query * din * f,
-                       (size_t)batch * (size_t)graph_size * din * f,
-                       (size_t)batch * (size_t)n_query * e * f};
+    size_t din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
+    staging_sizes s = {(size_t)batch * (size_t)n_query * din,
+                       (size_t)batch * (size_t)graph_size * din,
+                       (size_t)batch * (size_t)n_query * e, mhfa_dtype_bytes(m->cfg.dtype)};
     return s;
 }
 
@@ -353,22 +352,24 @@ static staging_sizes staging_sizes_of(const mhfa_module *m, int batch, int n_que
 static mhfa_status reserve_staging(mhfa_module *m, const staging_sizes *s, int has_h,
                                    size_t mask_count) {
     mhfa_context *ctx = m->ctx;
-    mhfa_status status = mhfa_buffer_reserve(ctx, &m->host_q, s->q);
-    if (status == MHFA_SUCCESS && has_h) status = mhfa_buffer_reserve(ctx, &m->host_h, s->h);
+    mhfa_status status = mhfa_buffer_reserve(ctx, &m->host_q, s->q * s->element);
+    if (status == MHFA_SUCCESS && has_h)
+        status = mhfa_buffer_reserve(ctx, &m->host_h, s->h * s->element);
     if (status == MHFA_SUCCESS && mask_count)
         status = mhfa_buffer_reserve(ctx, &m->host_mask, mask_count);
-    if (status == MHFA_SUCCESS) status = mhfa_buffer_reserve(ctx, &m->host_out, s->out);
+    if (status == MHFA_SUCCESS)
+        status = mhfa_buffer_reserve(ctx, &m->host_out, s->out * s->element);
     return status;
 }
 
 /* mhfa_forward's device part: the inputs (in the storage type) through the staging buffers,
  * the forward, the output read back into out. */
 static mhfa_status forward_through_staging(mhfa_module *m, int batch, int n_query, int graph_size,
-                                           const void *q, const void *h, const mhfa_mask *mask,
-                                           forward_io *io, void *out) {
+                                           const staging_sizes *s, const void *q, const void *h,
+                                           const mhfa_mask *mask, forward_io *io, void *out) {
     mhfa_context *ctx = m->ctx;
-    const staging_sizes s = staging_sizes_of(m, batch, n_query, graph_size);
-    const size_t q_bytes = s.q, h_bytes = s.h, out_bytes = s.out;
+    const size_t q_bytes = s->q * s->element, h_bytes = s->h * s->element;
+    const size_t out_bytes = s->out * s->element;
     cl_command_queue queue = ctx->queue;
     cl_int err = clEnqueueWriteBuffer(queue, m->host_q.mem, CL_FALSE, 0, q_bytes, q, 0, NULL, NULL);
     if (err == CL_SUCCESS && h)
@@ -421,21 +422,18 @@ mhfa_status mhfa_forward(mhfa_module *m, int batch, int n_query, int graph_size,
 
     /* Half storage: 16-bit copies of the host's float32 arrays go to the device and come back. */
     const mhfa_dtype dtype = m->cfg.dtype;
-    size_t din = (size_t)m->cfg.input_dim, e = (size_t)m->cfg.embed_dim;
-    size_t out_count = (size_t)batch * (size_t)n_query * e;
     void *q_copy, *h_copy = NULL, *out_copy = NULL;
-    const void *q_stored = mhfa_storage_copy(dtype, q, (size_t)batch * n_query * din, &q_copy);
-    const void *h_stored =
-        h ? mhfa_storage_copy(dtype, h, (size_t)batch * graph_size * din, &h_copy) : NULL;
-    if (dtype != MHFA_FLOAT32) out_copy = malloc(out_count * mhfa_dtype_size(dtype));
+    const void *q_stored = mhfa_storage_copy(dtype, q, sizes.q, &q_copy);
+    const void *h_stored = h ? mhfa_storage_copy(dtype, h, sizes.h, &h_copy) : NULL;
+    if (dtype != MHFA_FLOAT32) out_copy = malloc(sizes.out * sizes.element);
     void *out_stored = dtype == MHFA_FLOAT32 ? (void *)out : out_copy;
     if (!q_stored || (h && !h_stored) || !out_stored)
         status = mhfa_fail(ctx, MHFA_ERROR_OUT_OF_MEMORY, "out of host memory");
     else
-        status = forward_through_staging(m, batch, n_query, graph_size, q_stored, h_stored, mask,
-                                         &io, out_stored);
+        status = forward_through_staging(m, batch, n_query, graph_size, &sizes, q_stored, h_stored,
+                                         mask, &io, out_stored);
     if (status == MHFA_SUCCESS) {
-        if (out_copy) mhfa_from_storage(dtype, out_copy, out_count, out);
+        if (out_copy) mhfa_from_storage(dtype, out_copy, sizes.out, out);
         commit_forward(m, batch, n_query, graph_size, &io);
     }
     free(out_copy);

@@ -7,7 +7,7 @@
 
 mhfa_scratch_sizes mhfa_scratch_sizes_for(const mhfa_module *m, int batch, int n_query,
                                           int graph_size, size_t mask_count, int values_elsewhere) {
-    size_t e = (size_t)m->cfg.embed_dim, f = mhfa_dtype_size(m->cfg.dtype);
+    size_t e = (size_t)m->cfg.embed_dim, f = mhfa_dtype_bytes(m->cfg.dtype);
     mhfa_scratch_sizes s;
     memset(&s, 0, sizeof s);
     s.q_heads = (size_t)batch * (size_t)n_query * e * f;
@@ -31,7 +31,7 @@ static size_t growth(const mhfa_buffer *buf, size_t bytes) {
 mhfa_status mhfa_check_forward_limits(const mhfa_module *m, int batch, int n_query, int graph_size,
                                       size_t mask_count, int host_copies) {
     const mhfa_context *ctx = m->ctx;
-    size_t f = mhfa_dtype_size(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
+    size_t f = mhfa_dtype_bytes(m->cfg.dtype), din = (size_t)m->cfg.input_dim;
     size_t e = (size_t)m->cfg.embed_dim;
     mhfa_scratch_sizes s = mhfa_scratch_sizes_for(m, batch, n_query, graph_size, mask_count, 0);
     struct {

@@ -372,7 +372,6 @@ void mhfa_decode_floats(mhfa_st_dtype dtype, const unsigned char *bytes, size_t 
 void mhfa_encode_float32_le(const float *values, size_t count, unsigned char *bytes);
 
 /* ---- the storage type on the host (storage.c) ---- */
-size_t mhfa_dtype_size(mhfa_dtype dtype); /* bytes per element */
 /* The build option that picks common.cl's storage type (STORAGE), with a trailing space; "" for
  * float32. First in every kernel build's options. */
 const char *mhfa_storage_option(mhfa_dtype dtype);

@@ -34,7 +34,7 @@ static mhfa_status check_config(const mhfa_context *ctx, const mhfa_config *cfg)
         return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
                          "attention_dropout (%g) must be in [0, 1)",
                          (double)cfg->attention_dropout);
-    if (cfg->dtype != MHFA_FLOAT32 && cfg->dtype != MHFA_FLOAT16 && cfg->dtype != MHFA_BFLOAT16)
+    if (mhfa_dtype_bytes(cfg->dtype) == 0)
         return mhfa_fail(ctx, MHFA_ERROR_INVALID_ARGUMENT,
                          "dtype (%d) is none of MHFA_FLOAT32, MHFA_FLOAT16, MHFA_BFLOAT16",
                          (int)cfg->dtype);

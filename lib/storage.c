@@ -17,10 +17,6 @@ const char *mhfa_storage_option(mhfa_dtype dtype) {
     }
 }
 
-size_t mhfa_dtype_size(mhfa_dtype dtype) {
-    return dtype == MHFA_FLOAT32 ? sizeof(float) : sizeof(uint16_t);
-}
-
 static uint16_t to_16_bits(mhfa_dtype dtype, float f) {
     return dtype == MHFA_FLOAT16 ? mhfa_float_to_half(f) : mhfa_float_to_bfloat16(f);
 }
@@ -58,7 +54,7 @@ void mhfa_round_to_storage(mhfa_dtype dtype, float *values, size_t count) {
 const void *mhfa_storage_copy(mhfa_dtype dtype, const float *from, size_t count, void **owned) {
     *owned = NULL;
     if (dtype == MHFA_FLOAT32) return from;
-    *owned = malloc(count * sizeof(uint16_t) + 1);
+    *owned = malloc(count * sizeof(uint16_t) + 1); /* + 1: a valid pointer for count 0 too */
     if (*owned) mhfa_to_storage(dtype, from, count, *owned);
     return *owned;
 }
@@ -80,5 +76,5 @@ mhfa_status mhfa_dtype_decode(mhfa_dtype dtype, const void *stored, size_t count
 }
 
 size_t mhfa_dtype_bytes(mhfa_dtype dtype) {
-    return known(dtype) ? mhfa_dtype_size(dtype) : 0;
+    return !known(dtype) ? 0 : dtype == MHFA_FLOAT32 ? sizeof(float) : sizeof(uint16_t);
 }
