@@ -7,6 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+double ref_tolerance(int storage) {
+    return storage == 1 ? 4e-3 : storage == 2 ? 3e-2 : 1e-5;
+}
+
 /* x as a value of the storage type (0: float32, kept as it is). */
 static double stored(int storage, double x) {
     if (storage == 1) return mhfa_half_to_float(mhfa_float_to_half((float)x));

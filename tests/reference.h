@@ -26,6 +26,10 @@ typedef struct ref_stats {
                          between a row's two largest logits (INFINITY with fewer than two) */
 } ref_stats;
 
+/* SEMANTICS.md's bound against this reference, relative to max(1, max |ref|), for a storage type:
+ * 1e-5 (float32), 4e-3 (float16), 3e-2 (bfloat16). */
+double ref_tolerance(int storage);
+
 /* out: [batch][n_query][embed_dim]; weights (may be NULL): [batch][n_heads][n_query][graph_size],
  * before dropout; stats may be NULL (else its row_gap is read first). Returns 0, or -1 when out of
  * memory. */

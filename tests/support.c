@@ -80,10 +80,6 @@ void *checked_malloc(size_t bytes) {
     return p;
 }
 
-double tolerance_of(mhfa_dtype dtype) {
-    return dtype == MHFA_FLOAT16 ? 4e-3 : dtype == MHFA_BFLOAT16 ? 3e-2 : 1e-5;
-}
-
 void assert_close(const float *out, const double *ref, size_t n, const char *what) {
     assert_close_within(out, ref, n, 1e-5, what);
 }
@@ -226,7 +222,7 @@ mhfa_module *run_case_with(mhfa_context *ctx, const test_case *c, test_rng *rng,
              Nk, c->input_dim, c->embed_dim, c->n_heads, c->bias, c->self_attention, c->store,
              c->mask_ndim, c->broadcast_mask ? "b" : "", c->fully_masked_rows ? "f" : "",
              (double)c->dropout_p, (int)c->dtype);
-    const double tolerance = tolerance_of(c->dtype);
+    const double tolerance = ref_tolerance((int)c->dtype);
     if (c->finite_only) {
         for (size_t i = 0; i < out_n; i++)
             if (!isfinite(out[i])) fail_msg("%s: output %zu is %g", what, i, (double)out[i]);

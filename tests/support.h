@@ -34,8 +34,6 @@ void assert_close(const float *out, const double *ref, size_t n, const char *wha
 /* The same with relative bound tolerance in place of 1e-5. */
 void assert_close_within(const float *out, const double *ref, size_t n, double tolerance,
                          const char *what);
-/* SEMANTICS.md's tolerance for a storage type: 1e-5 (float32), 4e-3 (float16), 3e-2 (bfloat16). */
-double tolerance_of(mhfa_dtype dtype);
 
 /* One forward, described. */
 typedef struct test_case {

@@ -19,10 +19,6 @@ int float64_sample_size(const mhfa_config *cfg, int batch, int n_query, int grap
     return sample < 1 ? 1 : sample;
 }
 
-double float64_tolerance(mhfa_dtype dtype) {
-    return dtype == MHFA_FLOAT16 ? 4e-3 : dtype == MHFA_BFLOAT16 ? 3e-2 : FLOAT64_CHECK_TOLERANCE;
-}
-
 /* The reference evaluates on the values as the layer's dtype stores them. */
 static ref_problem reference_problem(const layer_weights *w, const float64_forward *f, int sample) {
     ref_problem p = {0};
@@ -59,6 +55,6 @@ int float64_check(const layer_weights *w, const float64_forward *f, int sample,
     error->max_abs = max_abs;
     error->scale = fmax(1.0, ref_max);
     error->relative = max_abs / error->scale;
-    error->within_bound = error->relative <= float64_tolerance(w->cfg.dtype);
+    error->within_bound = error->relative <= ref_tolerance((int)w->cfg.dtype);
     return 0;
 }

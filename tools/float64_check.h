@@ -7,9 +7,8 @@
 #include "run_module.h"
 
 /* The bound: max|out - ref| <= FLOAT64_CHECK_TOLERANCE * max(1, max|ref|) for float32 storage;
- * float64_tolerance gives every type's (the layer's dtype, in w->cfg). */
+ * the tests' ref_tolerance (reference.h) gives every type's (the layer's dtype, in w->cfg). */
 #define FLOAT64_CHECK_TOLERANCE 1e-5
-double float64_tolerance(mhfa_dtype dtype);
 
 typedef struct float64_forward {
     int n_query, graph_size;
@@ -23,7 +22,7 @@ typedef struct float64_error {
     double max_abs;   /* max |out - ref| (INFINITY for a NaN) */
     double scale;     /* max(1, max|ref|) */
     double relative;  /* max_abs / scale */
-    int within_bound; /* relative <= float64_tolerance(the layer's dtype) */
+    int within_bound; /* relative <= ref_tolerance(the layer's dtype) */
 } float64_error;
 
 /* How many of batch instances to compare: up to 4, fewer when one instance's float64 evaluation

@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "info_check.h"
 
+#include "reference.h"
+
 #include "random_data.h"
 
 #include <math.h>
@@ -116,7 +118,7 @@ static int check_one_forward(mhfa_context *ctx, mhfa_module *m, check_data *d, i
     *error = e.relative;
     if (!e.within_bound) {
         snprintf(failure, size, "batch %d, %d nodes: error %.3g > %.0e", batch, nodes, *error,
-                 float64_tolerance(d->w.cfg.dtype));
+                 ref_tolerance((int)d->w.cfg.dtype));
         return 0;
     }
     return 1;
@@ -131,7 +133,7 @@ void run_check(mhfa_context *ctx, mhfa_module *m, check_result *c) {
         snprintf(c->failure, sizeof c->failure, "reading the config: %s", mhfa_status_string(s));
         return;
     }
-    c->tolerance = float64_tolerance(cfg.dtype);
+    c->tolerance = ref_tolerance((int)cfg.dtype);
     if (!alloc_check_data(&cfg, &d)) {
         snprintf(c->failure, sizeof c->failure, "out of host memory");
         return;
