@@ -1,6 +1,7 @@
 /* mhfa-info's options: one argument at a time, each value checked where it is read. */
 #include "info_options.h"
 
+#include "dtype_names.h"
 #include "info_check.h"
 
 #include <errno.h>
@@ -89,13 +90,10 @@ static int read_int_option(const int_option *o, int argc, char **argv, int *i, i
 
 /* --dtype's value (argv[*i + 1], *i moved past it): 0, or 2 on a usage error. */
 static int read_dtype(int argc, char **argv, int *i, info_options *opt) {
-    static const char *const names[3] = {"float32", "float16", "bfloat16"}; /* mhfa_dtype */
-    for (int d = 0; d < 3 && *i + 1 < argc; d++)
-        if (strcmp(argv[*i + 1], names[d]) == 0) {
-            opt->dtype = d;
-            ++*i;
-            return 0;
-        }
+    if (*i + 1 < argc && dtype_of_name(argv[*i + 1], &opt->dtype) == 0) {
+        ++*i;
+        return 0;
+    }
     fprintf(stderr, "mhfa-info: --dtype needs float32, float16 or bfloat16\n");
     return 2;
 }

@@ -2,12 +2,14 @@
 #ifndef MHFA_TOOLS_INFO_OPTIONS_H
 #define MHFA_TOOLS_INFO_OPTIONS_H
 
+#include "mhfa.h"
+
 typedef struct info_options {
     int json, check;
     const char *device_spec;        /* NULL: every device */
     int heads, embed, input, nodes; /* the layer the plan is shown for, and its forwards */
     int store;                      /* the manual path (store_attn_weights) */
-    int dtype;                      /* mhfa_dtype of the module (--dtype) */
+    mhfa_dtype dtype;               /* the module's storage type (--dtype) */
 } info_options;
 
 /* Fills opt from argv. Returns 0, or the exit status to leave with (-1: --help printed, exit 0;

@@ -3,6 +3,7 @@
  * fallback's. */
 #include "info_plan.h"
 
+#include "dtype_names.h"
 #include "info_kernels.h"
 #include "info_projection.h"
 #include "info_words.h"
@@ -218,9 +219,7 @@ void describe_plan(const mhfa_module *m, int nodes, plan_summary *plan) {
     plan->embed_dim = m->cfg.embed_dim;
     plan->head_dim = m->head_dim;
     plan->manual_path = m->cfg.store_attn_weights != 0;
-    plan->dtype = m->cfg.dtype == MHFA_FLOAT16    ? "float16"
-                  : m->cfg.dtype == MHFA_BFLOAT16 ? "bfloat16"
-                                                  : "float32";
+    plan->dtype = dtype_name(m->cfg.dtype);
     plan->nodes = nodes;
     tuning_file_find(&plan->tuning);
     plan_origins o;

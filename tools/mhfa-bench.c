@@ -17,6 +17,7 @@
 
 #include "mhfa.h"
 
+#include "dtype_names.h"
 #include "fma_peak.h"
 #include "random_data.h"
 #include "stage_times.h"
@@ -67,8 +68,6 @@ typedef struct options {
     const char *dump_dir, *json_path;
     mhfa_dtype dtype; /* --dtype: the modules' storage; the buffers hold it too */
 } options;
-
-static const char *const dtype_names[3] = {"float32", "float16", "bfloat16"}; /* mhfa_dtype */
 
 /* What one case measured, for the printed line and the JSON file. */
 typedef struct result {
@@ -440,7 +439,7 @@ static void json_result(FILE *f, const result *r, const char *device, const opti
     json_string(f, r->name);
     fprintf(f, ", \"device\": ");
     json_string(f, device);
-    fprintf(f, ", \"dtype\": \"%s\"", dtype_names[opt->dtype]);
+    fprintf(f, ", \"dtype\": \"%s\"", dtype_name(opt->dtype));
     if (!r->skipped && !r->error)
         fprintf(f,
                 ", \"mhfa_ms\": %.6g, \"mhfa_min_ms\": %.6g, \"tflops\": %.6g, "
@@ -543,10 +542,10 @@ static int positive_int(const char *s, const char *what) {
 }
 
 static mhfa_dtype dtype_named(const char *name) {
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(name, dtype_names[i])) return (mhfa_dtype)i;
-    die("--dtype is float32, float16 or bfloat16, not '%s'", name);
-    return MHFA_FLOAT32;
+    mhfa_dtype dtype = MHFA_FLOAT32;
+    if (dtype_of_name(name, &dtype) != 0)
+        die("--dtype is float32, float16 or bfloat16, not '%s'", name);
+    return dtype;
 }
 
 static options parse_args(int argc, char **argv) {

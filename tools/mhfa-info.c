@@ -48,7 +48,7 @@ static mhfa_module *module_of_options(mhfa_context *ctx, const info_options *opt
                                       device_report *r) {
     mhfa_config cfg = mhfa_config_default(opt->heads, opt->input, opt->embed);
     cfg.store_attn_weights = opt->store;
-    cfg.dtype = (mhfa_dtype)opt->dtype;
+    cfg.dtype = opt->dtype;
     mhfa_module *m = NULL;
     mhfa_status s = mhfa_module_create(ctx, &cfg, &m);
     if (s != MHFA_SUCCESS)
