@@ -149,11 +149,8 @@ for precision in "${precision_list[@]}"; do
         --json "$dir/torch.json" "${torch_common[@]}" "${peer_args[@]}" || status=$?
     [[ -f "$dir/torch.json" ]] || echo "[]" >"$dir/torch.json"
     if [[ -n "$compile" ]]; then # the attention core's rate, from a profiling queue of its own
-        stage_args=(--dtype "$precision" --stages --runs 5 --json "$dir/stages.json")
-        if [[ -n "$cases" ]]; then stage_args+=(--cases "$cases"); fi
-        if [[ -n "$short" ]]; then stage_args+=(--short); fi
-        progress_run "stages $precision" "$build/tools/mhfa-bench" "${stage_args[@]}" >/dev/null ||
-            status=$?
+        progress_run "stages $precision" "$build/tools/mhfa-bench" "${mhfa_common[@]}" \
+            --dtype "$precision" --stages --runs 5 --json "$dir/stages.json" >/dev/null || status=$?
     fi
     [[ -f "$dir/stages.json" ]] || echo "[]" >"$dir/stages.json"
     results+=("$dir/mhfa.json" "$dir/torch.json" "$dir/stages.json")
