@@ -38,19 +38,6 @@
  * eight of 4 bytes. */
 #define STORE4_LOCAL(v, p) (*(__local uint4 *)(p) = (v))
 
-/* 2^x for the softmax. Where PTX runs (NVIDIA), the ex2.approx.ftz instruction alone: results
- * below 2^-126 flush to 0 (weights that small do not count), where native_exp adds a multiply by
- * log2(e) and a rescue of such results, four instructions more per weight. */
-#ifdef MHFA_PTX_MMA
-inline float softmax_exp2(float x) {
-    float r;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-    return r;
-}
-#else
-#define softmax_exp2(x) exp2(x)
-#endif
-
 /* This work-item's share of the tile of keys and values from key0 on: BLOCK_K rows of HEAD_DIM
  * floats each, zeros past the end. Fixed trip count: all loads in flight. */
 inline void fetch_tile(__global const float *k_head, __global const float *v_head,
@@ -199,13 +186,7 @@ __kernel void mma_attention(ATTENTION_ARGS) {
                 tile_max[i >> 1] = fmax(tile_max[i >> 1], s[n][i]);
         }
         float correction[2];
-        MMA_UNROLL
-        for (int r = 0; r < 2; r++) {
-            const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
-            correction[r] = m_new == -INFINITY ? 1.0f : softmax_exp2(m[r] - m_new);
-            m[r] = m_new;
-            l[r] *= correction[r];
-        }
+        softmax_rescale(tile_max, m, l, correction, scratch);
 
         /* P (dropped out where training) as the A fragments of P V, one per 8 keys. The tile's
          * P V goes into a fresh sum, added to o in float32 (mma_3xtf32). */
@@ -260,11 +241,7 @@ __kernel void mma_attention(ATTENTION_ARGS) {
 
     MMA_UNROLL
     for (int r = 0; r < 2; r++) {
-        /* A query row that is not finite: NaN out, as in PyTorch (its scores are NaN, which
-         * fmax passed over). */
-        const float total = quad_sum(q_finite[r] ? l[r] : NAN, scratch);
-        float inv = softmax_inverse(total);
-        if (dropout) inv /= 1.0f - dropout_p;
+        const float inv = row_output_scale(l[r], q_finite[r], dropout_p, scratch);
         const int row = r ? row1 : row0;
         if (row >= n_query) continue;
         __global float *to = HEAD_ROWS(out, batch, head, n_query) + row * ROW_STRIDE + 2 * t;

@@ -145,3 +145,38 @@ inline float quad_sum(float v, __local float *scratch) {
     return quad_reduce(v, 0, scratch);
 }
 #endif
+
+/* 2^x for the softmax. Where PTX runs (NVIDIA), the ex2.approx.ftz instruction alone: results
+ * below 2^-126 flush to 0 (weights that small do not count), where native_exp adds a multiply by
+ * log2(e) and a rescue of such results, four instructions more per weight. */
+#ifdef MHFA_PTX_MMA
+inline float softmax_exp2(float x) {
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+#else
+#define softmax_exp2(x) exp2(x)
+#endif
+
+/* The online softmax's step for a C fragment's two rows (attention_mma.cl, attention_mma_half.cl):
+ * m[r] becomes the max of m[r] and the row's tile max over the quad, l[r] is rescaled to it, and
+ * correction[r] is what the row's output sum must be multiplied by (1 while nothing counted). */
+inline void softmax_rescale(const float tile_max[2], float m[2], float l[2], float correction[2],
+                            __local float *scratch) {
+    MMA_UNROLL
+    for (int r = 0; r < 2; r++) {
+        const float m_new = fmax(m[r], quad_max(tile_max[r], scratch));
+        correction[r] = m_new == -INFINITY ? 1.0f : softmax_exp2(m[r] - m_new);
+        m[r] = m_new;
+        l[r] *= correction[r];
+    }
+}
+
+/* What a row's output sum is multiplied by at the end: 1 / its quad's total weight (0 for a row
+ * with nothing attendable), NaN for a query row that was not finite, as in PyTorch (its scores are
+ * NaN, which fmax passed over); with dropout also 1 / (1 - p). */
+inline float row_output_scale(float l, int query_finite, float dropout_p, __local float *scratch) {
+    const float inv = softmax_inverse(quad_sum(query_finite ? l : NAN, scratch));
+    return dropout_p > 0.0f ? inv / (1.0f - dropout_p) : inv;
+}

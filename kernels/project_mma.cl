@@ -221,20 +221,4 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     }
 }
 
-__kernel void project_to_heads(PROJECTION_ARGS) {
-    __local float scratch[MMA_SCRATCH];
-    CHECK_LOCAL_BYTES(sizeof scratch);
-    project_tile(PROJECTION_PASS, 0, 1, scratch);
-}
-
-__kernel void project_to_rows(PROJECTION_ARGS) {
-    __local float scratch[MMA_SCRATCH];
-    CHECK_LOCAL_BYTES(sizeof scratch);
-    project_tile(PROJECTION_PASS, 1, 0, scratch);
-}
-
-__kernel void project_rows(PROJECTION_ARGS) {
-    __local float scratch[MMA_SCRATCH];
-    CHECK_LOCAL_BYTES(sizeof scratch);
-    project_tile(PROJECTION_PASS, 0, 0, scratch);
-}
+MMA_PROJECTION_KERNELS

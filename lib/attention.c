@@ -86,8 +86,7 @@ mhfa_status mhfa_attention(mhfa_module *m, const mhfa_forward_plan *plan,
         size_t global[2] = {((size_t)a->n_query + 15) / 16, heads}, one[2] = {1, 1};
         return mhfa_enqueue(m->ctx, ak->kernel, 2, global, one, what);
     }
-    /* attention_mma.cl: 16 queries per warp of 32 work-items. */
-    size_t local[2] = {ak->variant == MHFA_ATTEND_MMA ? 2 * ak->block_q : ak->block_q, 1};
+    size_t local[2] = {ak->group, 1};
     size_t groups = ((size_t)a->n_query + ak->block_q - 1) / ak->block_q;
     size_t global[2] = {groups * local[0], heads};
     return mhfa_enqueue(m->ctx, ak->kernel, 2, global, local, what);

@@ -120,7 +120,8 @@ void mhfa_buffer_release(mhfa_buffer *buf);
 typedef struct mhfa_attention_kernel {
     cl_kernel kernel; /* the variant's flash kernel, or its _with_weights twin on the manual path */
     mhfa_attention_variant variant;
-    size_t block_q;  /* queries per work-group (tiled, wide; mma: 16 per warp) */
+    size_t block_q;  /* queries per work-group (tiled, wide, mma; not vector) */
+    size_t group;    /* work-items per group (tiled, wide, mma) */
     int rows_layout; /* 1: built with ROWS_LAYOUT (common.cl): Q, K, V and output rows-major */
 } mhfa_attention_kernel;
 
@@ -176,7 +177,9 @@ mhfa_status mhfa_build_module_kernels(mhfa_module *m);
 void mhfa_release_module_kernels(mhfa_kernels *k);
 
 /* ---- building kernels (kernel_build.c) ---- */
-/* Builds common.cl + the named sources (at most 3) with options, and creates the named kernels. */
+enum { MHFA_MAX_SOURCES = 4 }; /* kernel sources of one program, after common.cl */
+/* Builds common.cl + the named sources (at most MHFA_MAX_SOURCES) with options, and creates the
+ * named kernels. */
 mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
                                const char *options, const char *const *names,
                                cl_kernel *const *kernels, int n_kernels);
@@ -187,7 +190,7 @@ int mhfa_kernel_fits(const mhfa_context *ctx, cl_kernel kernel, size_t group_siz
 void mhfa_release_kernel(cl_kernel *kernel); /* and sets it to NULL */
 
 typedef struct mhfa_kernel_build { /* kernels of one program, to be launched in groups of group */
-    const char *sources[3];        /* after common.cl */
+    const char *sources[MHFA_MAX_SOURCES]; /* after common.cl */
     int n_sources;
     const char *options;
     const char *names[3];

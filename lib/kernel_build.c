@@ -26,7 +26,7 @@ void mhfa_release_kernel(cl_kernel *kernel) {
 mhfa_status mhfa_build_kernels(mhfa_context *ctx, const char *const *sources, int n_sources,
                                const char *options, const char *const *names,
                                cl_kernel *const *kernels, int n_kernels) {
-    const char *all[4] = {"common"};
+    const char *all[1 + MHFA_MAX_SOURCES] = {"common"};
     for (int i = 0; i < n_sources; i++)
         all[i + 1] = sources[i];
     cl_program program;

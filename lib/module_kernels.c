@@ -93,7 +93,8 @@ static size_t mma_scratch_floats(const mhfa_context *ctx, size_t warps) {
     return mhfa_has_ptx_mma(ctx) ? 1 : warps * (16 * 8 + 8 * 8);
 }
 
-/* Builds the tensor-core kernel for one shape; *fits says whether it may be used. */
+/* Builds the tensor-core kernel for one shape (3xTF32 for float32, half operands for half
+ * storage: TILE_K a multiple of 16 either way); *fits says whether it may be used. */
 static mhfa_status try_mma_projection(mhfa_module *m, const mhfa_mma_tile *t, int *fits) {
     size_t warps = (size_t)t->warps_m * (size_t)t->warps_n, group = 32 * warps;
     /* no local memory but the emulation's scratch */
@@ -101,11 +102,17 @@ static mhfa_status try_mma_projection(mhfa_module *m, const mhfa_mma_tile *t, in
     /* Runs of 4 columns of w_t per lane need N_TILES = WN / 8 a multiple of 4 (project_mma.cl). */
     char options[256];
     snprintf(options, sizeof options,
-             "-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d "
+             "%s-D HEAD_DIM=%d -D TILE_K=%d -D WARPS_M=%d -D WARPS_N=%d -D WM=%d -D WN=%d "
              "-D VECTOR_RUNS=%d",
-             m->head_dim, t->tile_k, t->warps_m, t->warps_n, t->wm, t->wn,
-             vector_runs(m, t->tile_k, t->wn / 8));
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, t->tile_k, t->warps_m, t->warps_n,
+             t->wm, t->wn, vector_runs(m, t->tile_k, t->wn / 8));
     mhfa_kernel_build b = projection_build(m, "project_mma", 1, options, 1, group, local);
+    if (m->cfg.dtype != MHFA_FLOAT32) {
+        static const char *const half[4] = {"mma", "mma_half", "project_common",
+                                            "project_mma_half"};
+        memcpy(b.sources, half, sizeof half);
+        b.n_sources = 4;
+    }
     mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);
     if (*fits)
         set_projection_shape(m, MHFA_PROJECT_MMA, group, 1, (size_t)(t->warps_n * t->wn),
@@ -178,7 +185,7 @@ static mhfa_status try_tiled_attention(mhfa_module *m, int block_q, int block_k,
     mhfa_status status = build_query_per_item(m, "attention_tiled", "tiled_attention",
                                               "tiled_attention_with_weights", options,
                                               (size_t)block_q, local, out, fits);
-    if (*fits) out->variant = MHFA_ATTEND_TILED, out->block_q = (size_t)block_q;
+    if (*fits) out->variant = MHFA_ATTEND_TILED, out->block_q = out->group = (size_t)block_q;
     return status;
 }
 
@@ -212,26 +219,46 @@ static mhfa_status try_wide_attention(mhfa_module *m, int block_q, int tile_keys
     mhfa_status status =
         build_query_per_item(m, "attention_wide", "wide_attention", "wide_attention_with_weights",
                              options, (size_t)block_q, local, out, fits);
-    if (*fits) out->variant = MHFA_ATTEND_WIDE, out->block_q = (size_t)block_q;
+    if (*fits) out->variant = MHFA_ATTEND_WIDE, out->block_q = out->group = (size_t)block_q;
     return status;
 }
 
-/* The tensor-core flash kernel (flash path, HEAD_DIM a multiple of 8); *fits as above. */
-static mhfa_status try_mma_attention(mhfa_module *m, int warps, int block_k,
+/* The tensor-core flash kernel, flash path only: 3xTF32 for float32 (HEAD_DIM a multiple of 8),
+ * half operands for half storage (HEAD_DIM and BLOCK_K multiples of 16); *fits as above. */
+static mhfa_status try_mma_attention(mhfa_module *m, const mhfa_attention_choice *c,
                                      mhfa_attention_kernel *out, int *fits) {
-    size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim;
+    const int half = m->cfg.dtype != MHFA_FLOAT32, warps = c->warps, block_k = c->block_k;
+    const int q_tiles = half ? c->q_tiles : 1; /* the float32 kernel has one tile a warp */
+    size_t group = 32 * (size_t)warps, d = (size_t)m->head_dim, bk = (size_t)block_k;
     size_t scratch = mma_scratch_floats(m->ctx, (size_t)warps);
-    /* two tiles of K and V, two planes each (TF32 big and small parts) */
-    size_t local = sizeof(float) * (4 * (size_t)block_k * (2 * d + 12) + scratch);
+    /* Two tiles of K and V: float32 as two planes each (TF32 big and small parts), rows padded
+     * by 4 words; half as packed pairs, K by rows and V by dimensions, padded alike. */
+    size_t tile_words = half ? bk * (d / 2 + 4) + d * (bk / 2 + 4) : 2 * bk * (2 * d + 12);
+    size_t local = sizeof(float) * (2 * tile_words + scratch);
     *fits = 0;
-    if (m->cfg.store_attn_weights || d % 8) return MHFA_SUCCESS;
-    char options[160];
-    snprintf(options, sizeof options, "-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
-             m->head_dim, warps, block_k, out->rows_layout);
+    if (m->cfg.store_attn_weights || d % (half ? 16 : 8) || (half && block_k % 16))
+        return MHFA_SUCCESS;
+    char options[200];
+    int n = snprintf(
+        options, sizeof options, "%s-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
+        mhfa_storage_option(m->cfg.dtype), m->head_dim, warps, block_k, out->rows_layout);
+    /* The weights' parts in P V (attention_mma_half.cl): float32's precision unless reduced. */
+    const int parts = m->cfg.allow_reduced_math ? 1 : m->cfg.dtype == MHFA_FLOAT16 ? 2 : 3;
+    if (half)
+        snprintf(options + n, sizeof options - (size_t)n, " -D Q_TILES=%d -D P_PARTS=%d", q_tiles,
+                 parts);
     mhfa_kernel_build b = {{"mma", "attention_mma"}, 2, options, {"mma_attention"},
                            {&out->kernel},           1, group,   local};
+    if (half) {
+        b.sources[1] = "mma_half", b.sources[2] = "attention_mma_half";
+        b.n_sources = 3;
+    }
     mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);
-    if (*fits) out->variant = MHFA_ATTEND_MMA, out->block_q = 16 * (size_t)warps;
+    if (*fits) {
+        out->variant = MHFA_ATTEND_MMA;
+        out->block_q = 16 * (size_t)(warps * q_tiles);
+        out->group = group;
+    }
     return status;
 }
 
@@ -247,7 +274,7 @@ static mhfa_status build_attention(mhfa_module *m, const mhfa_attention_choice *
     case MHFA_ATTEND_VECTOR:
         return build_vector_attention(m, c->block_k, out);
     case MHFA_ATTEND_MMA:
-        status = try_mma_attention(m, c->warps, c->block_k, out, &fits);
+        status = try_mma_attention(m, c, out, &fits);
         break;
     case MHFA_ATTEND_WIDE:
         status = try_wide_attention(m, c->block_q, c->tile_keys, out, &fits);

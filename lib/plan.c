@@ -11,7 +11,9 @@
  *                                                     TILE_K a multiple of 16)
  *   DEVICE | flash | HEAD_DIM | BLOCK_Q BLOCK_K      (attention_tiled.cl)
  *   DEVICE | flash | HEAD_DIM | vector BLOCK_K       (attention_vector.cl)
- *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K    (attention_mma.cl, tensor cores)
+ *   DEVICE | flash | HEAD_DIM | mma WARPS BLOCK_K [Q_TILES]  (attention_mma.cl, tensor cores;
+ *                                                     for half storage attention_mma_half.cl,
+ *                                                     Q_TILES tiles of 16 queries a warp, 1-4)
  *   DEVICE | flash | HEAD_DIM | wide BLOCK_Q TILE_KEYS (attention_wide.cl: few keys; both
  *                                                     multiples of 32)
  *   Any attention line may end in "rows": Q, K, V rows-major for that kernel (ROWS_LAYOUT in
@@ -25,6 +27,8 @@
  *   DEVICE | absorbed | GROUP KEYS                   (attention_absorbed.cl, where it pays)
  *   DEVICE | absorbed | always [GROUP KEYS]          (for every forward it fits: tests)
  *   DEVICE | absorbed | off
+ * Any kind may end in " half" ("flash half", "projection half"): such a line is for half storage
+ * only, and half storage takes its lines before the others of the same file or table.
  * DEVICE is the device's exact name (in the table: a case-insensitive part of it), "cpu", "gpu"
  * (any device that is not a CPU) or *; HEAD_DIM a number or *; '#' starts a comment. Lines that
  * do not parse are skipped: a bad file can only leave the built-in choices in place. A choice that
@@ -126,11 +130,14 @@ static void parse_attention(const char *head_dim, const char *value, int want,
     if (c->variant) return;
     if (strcmp(head_dim, "*") != 0 && (numbers_after(head_dim, NULL, &dim, 1) != 1 || dim != want))
         return;
-    int v[2];
-    if (numbers_after(value, "mma", v, 2) == 2) {
-        if (positive(v[0]) && v[0] <= 32 && positive(v[1]) && v[1] % 8 == 0)
-            *c =
-                (mhfa_attention_choice){.variant = MHFA_ATTEND_MMA, .warps = v[0], .block_k = v[1]};
+    int v[3];
+    int n_mma = numbers_after(value, "mma", v, 3);
+    if (n_mma >= 2) {
+        if (n_mma == 2) v[2] = 1;
+        if (positive(v[0]) && v[0] <= 32 && positive(v[1]) && v[1] % 8 == 0 && v[2] >= 1 &&
+            v[2] <= 4)
+            *c = (mhfa_attention_choice){
+                .variant = MHFA_ATTEND_MMA, .warps = v[0], .block_k = v[1], .q_tiles = v[2]};
     } else if (numbers_after(value, "wide", v, 2) == 2) {
         if (positive(v[0]) && v[0] % 32 == 0 && positive(v[1]) && v[1] % 32 == 0)
             *c = (mhfa_attention_choice){
@@ -228,13 +235,23 @@ static int line_is_about(const mhfa_context *ctx, const char *field, int by_part
     return by_part ? mhfa_contains_ignoring_case(device, field) : strcmp(field, device) == 0;
 }
 
-/* Applies one line (comment already cut) if it is about this device; from_file: the tuning
- * file's, else the built-in table's (found by a part of the device name). */
+/* Whether the kind of a line (its second field) ends in " half", which it then loses. */
+static int cut_half(char *kind) {
+    size_t len = strlen(kind);
+    if (len < 5 || strcmp(kind + len - 5, " half") != 0) return 0;
+    kind[len - 5] = '\0';
+    return 1;
+}
+
+/* Applies one line (comment already cut) if it is about this device and is a half line (its
+ * kind ends in " half") exactly when half_lines; from_file: the tuning file's, else the
+ * built-in table's (found by a part of the device name). */
 static void apply_line(const mhfa_context *ctx, char *line, int from_file, int head_dim,
-                       mhfa_plan *p) {
+                       int half_lines, mhfa_plan *p) {
     char *fields[4];
     int n = split(line, fields, 4);
     if (n < 3 || !line_is_about(ctx, fields[0], !from_file)) return;
+    if (cut_half(fields[1]) != half_lines) return;
     const mhfa_plan_source source = from_file ? MHFA_FROM_TUNING_FILE : MHFA_FROM_TABLE;
     if (n == 3 && strcmp(fields[1], "projection") == 0 && !p->projection.variant) {
         parse_projection(fields[2], &p->projection);
@@ -282,54 +299,64 @@ static int read_line(FILE *f, char **line, size_t *capacity) {
     return 1;
 }
 
-/* Half storage: the kernels that read and write only float32 (CLBlast's SGEMM, the tensor-core
- * kernels) give way to the tiled or vector ones, whatever the lines said. */
+/* Half storage: CLBlast's SGEMM reads and writes only float32, so it gives way to the tiled or
+ * vector projection, whatever the lines said. (The tensor-core kernels have half twins.) */
 static void keep_to_half_kernels(const mhfa_context *ctx, mhfa_plan *p) {
     mhfa_projection_choice *c = &p->projection;
-    if (c->variant == MHFA_PROJECT_CLBLAST || c->variant == MHFA_PROJECT_MMA) {
-        mhfa_projection_choice generic = {.variant = mhfa_is_cpu(ctx) ? MHFA_PROJECT_VECTOR
-                                                                      : MHFA_PROJECT_TILED,
-                                          .vector = {8, 1}};
+    if (c->variant != MHFA_PROJECT_CLBLAST) return;
+    mhfa_projection_choice generic = {0};
+    if (mhfa_is_cpu(ctx)) {
+        generic.variant = MHFA_PROJECT_VECTOR;
+        generic.vector = (mhfa_vector_tile){8, 1};
+    } else {
+        generic.variant = MHFA_PROJECT_TILED;
         mhfa_plan_tiled_fallback(0, &generic.tiled);
-        *c = generic;
     }
-    mhfa_attention_choice *attention[3] = {&p->flash, &p->flash_masked, &p->manual};
-    for (int i = 0; i < 3; i++)
-        if (attention[i]->variant == MHFA_ATTEND_MMA) {
-            const int rows = attention[i]->rows; /* the layout asked for stays */
-            *attention[i] = p->fallback;
-            attention[i]->rows = rows;
-        }
+    *c = generic;
 }
 
-void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, mhfa_plan *p) {
-    memset(p, 0, sizeof *p);
-    char line[512], path[4200];
+/* Applies the tuning file's lines: the half lines only, or the others. */
+static void apply_file_lines(const mhfa_context *ctx, int head_dim, int half_lines, mhfa_plan *p) {
+    char path[4200];
     FILE *f = mhfa_plan_tuning_file(path, sizeof path) ? fopen(path, "r") : NULL;
-    if (f) {
-        char *text = NULL;
-        size_t capacity = 0;
-        while (read_line(f, &text, &capacity)) {
-            char *hash = strchr(text, '#');
-            if (hash) *hash = '\0';
-            apply_line(ctx, text, 1, head_dim, p);
-        }
-        free(text);
-        fclose(f);
+    if (!f) return;
+    char *text = NULL;
+    size_t capacity = 0;
+    while (read_line(f, &text, &capacity)) {
+        char *hash = strchr(text, '#');
+        if (hash) *hash = '\0';
+        apply_line(ctx, text, 1, head_dim, half_lines, p);
     }
+    free(text);
+    fclose(f);
+}
+
+/* The same for the built-in table. */
+static void apply_table_lines(const mhfa_context *ctx, int head_dim, int half_lines, mhfa_plan *p) {
+    char line[512];
     for (const char *t = builtin_table; *t;) {
         size_t len = strcspn(t, "\n");
         if (len < sizeof line) {
             memcpy(line, t, len);
             line[len] = '\0';
-            apply_line(ctx, line, 0, head_dim, p);
+            apply_line(ctx, line, 0, head_dim, half_lines, p);
         }
         t += len + (t[len] == '\n');
     }
+}
+
+void mhfa_plan_lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, mhfa_plan *p) {
+    memset(p, 0, sizeof *p);
+    /* The tuning file before the table; within each, half storage takes its own lines first. */
+    const int half = dtype != MHFA_FLOAT32;
+    if (half) apply_file_lines(ctx, head_dim, 1, p);
+    apply_file_lines(ctx, head_dim, 0, p);
+    if (half) apply_table_lines(ctx, head_dim, 1, p);
+    apply_table_lines(ctx, head_dim, 0, p);
     p->fallback = (mhfa_attention_choice){.variant = MHFA_ATTEND_TILED,
                                           .block_q = mhfa_is_cpu(ctx) ? 16 : 64,
                                           .block_k = tiled_block_k(ctx, head_dim)};
-    if (dtype != MHFA_FLOAT32) keep_to_half_kernels(ctx, p);
+    if (half) keep_to_half_kernels(ctx, p);
 }
 
 /* Tiled projection sizes, largest first, for where the chosen projection does not fit. */

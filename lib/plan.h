@@ -53,7 +53,8 @@ typedef struct mhfa_attention_choice {
     mhfa_plan_source source;
     int block_q;   /* tiled, wide: queries (work-items) per group */
     int block_k;   /* tiled, vector, mma: keys a step */
-    int warps;     /* mma: warps of 16 queries per group */
+    int warps;     /* mma: warps per group */
+    int q_tiles;   /* mma: tiles of 16 queries per warp (more than 1 for half storage only) */
     int tile_keys; /* wide: keys per tile in local memory */
     int rows;      /* Q, K, V rows-major (ROWS_LAYOUT) where the projection can write them */
 } mhfa_attention_choice;

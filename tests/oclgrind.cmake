@@ -36,16 +36,18 @@ else()
     "mma_manual|mma|hd16_manual|projection:mma manual:wide+rows"
     "absorbed|absorbed|all|projection:vector absorbed manual:vector"
     "wide|wide|all|projection:tiled flash:wide+rows flash:wide manual:wide+rows decode")
-  # Half storage (MHFA_OCLGRIND_DTYPE): the tensor-core lines give way to the tiled kernel. Both
-  # types on the built-in plan; each other plan in one type (the READ and WRITE macros are the
-  # only difference between the types), to keep CI's time.
+  # Half storage (MHFA_OCLGRIND_DTYPE). Both types on the built-in plan and on the tensor-core
+  # kernels (whose fragments and weight splits differ by type); each other plan in one type (the
+  # READ and WRITE macros are the only difference between the types), to keep CI's time.
   list(APPEND runs
     "float16_default||all|projection:vector flash:vector manual:vector decode absorbed|float16"
     "bfloat16_default||all|projection:vector flash:vector manual:vector decode absorbed|bfloat16"
     "float16_tiled|tiled|all|projection:tiled flash:tiled+rows flash:tiled manual:tiled+rows decode|float16"
     "bfloat16_scalar|scalar|all|projection:tiled flash:tiled flash:vector+rows manual:vector+rows decode|bfloat16"
     "float16_vector|vector|all|projection:vector flash:tiled flash:wide manual:wide decode|float16"
-    "bfloat16_wide|wide|all|projection:tiled flash:wide+rows flash:wide manual:wide+rows decode|bfloat16")
+    "bfloat16_wide|wide|all|projection:tiled flash:wide+rows flash:wide manual:wide+rows decode|bfloat16"
+    "float16_mma_flash|mma|hd16_flash|projection:mma flash:mma flash:mma+rows|float16"
+    "bfloat16_mma_flash|mma|hd16_flash|projection:mma flash:mma flash:mma+rows|bfloat16")
   if(MHFA_WITH_CLBLAST)
     list(APPEND runs "clblast|clblast|all|projection:clblast flash:vector manual:vector decode")
   endif()

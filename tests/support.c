@@ -113,6 +113,7 @@ mhfa_module *make_module(mhfa_context *ctx, const test_case *c, test_rng *rng, f
     cfg.store_attn_weights = c->store;
     cfg.attention_dropout = c->dropout_p;
     cfg.dtype = c->dtype;
+    cfg.allow_reduced_math = c->reduced_math;
     mhfa_module *m = NULL;
     mhfa_status s = mhfa_module_create(ctx, &cfg, &m);
     if (s != MHFA_SUCCESS) fail_msg("module_create: %s", mhfa_context_error_message(ctx));

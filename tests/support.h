@@ -46,6 +46,7 @@ typedef struct test_case {
     float dropout_p;       /* > 0: training mode */
     mhfa_dtype dtype;      /* storage (0: float32); checked against the reference rounded alike */
     int finite_only;       /* check only that every output is finite (see test_half_storage.c) */
+    int reduced_math;      /* mhfa_config.allow_reduced_math */
 } test_case;
 
 /* Weights drawn by the test and set through set_projection; returns the module. */

@@ -13,11 +13,11 @@ static void matches_reference(void **state) {
     test_rng rng;
     rng_init(&rng, test_seed() + 11);
     for (int store = 0; store <= 1; store++) {
-        test_case a = {2, 65, 33, 24, 32, 4, 1, 0, store, 3, 0, 1, 1.0, 0.3f, MHFA_FLOAT32, 0};
+        test_case a = {2, 65, 33, 24, 32, 4, 1, 0, store, 3, 0, 1, 1.0, 0.3f, MHFA_FLOAT32, 0, 0};
         run_case(ctx, &a, &rng);
-        test_case b = {3, 1, 129, 16, 48, 3, 0, 0, store, 2, 0, 0, 1.0, 0.1f, MHFA_FLOAT32, 0};
+        test_case b = {3, 1, 129, 16, 48, 3, 0, 0, store, 2, 0, 0, 1.0, 0.1f, MHFA_FLOAT32, 0, 0};
         run_case(ctx, &b, &rng);
-        test_case c = {1, 7, 7, 8, 8, 1, 1, 1, store, 0, 0, 0, 1.0, 0.9f, MHFA_FLOAT32, 0};
+        test_case c = {1, 7, 7, 8, 8, 1, 1, 1, store, 0, 0, 0, 1.0, 0.9f, MHFA_FLOAT32, 0, 0};
         run_case(ctx, &c, &rng);
     }
 }
@@ -52,7 +52,7 @@ static void replay_and_paths_agree(void **state) {
     fill_normal(&rng, q, n_out, 1.0);
     for (int i = 0; i < 5; i++)
         outs[i] = checked_malloc(n_out * sizeof(float));
-    test_case flash_case = {B, N, N, E, E, 4, 1, 1, 0, 0, 0, 0, 1.0, 0.4f, MHFA_FLOAT32, 0};
+    test_case flash_case = {B, N, N, E, E, 4, 1, 1, 0, 0, 0, 0, 1.0, 0.4f, MHFA_FLOAT32, 0, 0};
     mhfa_module *flash = make_module(ctx, &flash_case, &rng, weight, bias);
     uint64_t seed = rng_next(&rng);
 

@@ -68,7 +68,7 @@ static void forward_on_queue(cl_command_queue queue, test_rng *rng) {
     assert_ptr_equal(mhfa_context_queue(ctx), queue);
     problem p;
     make_problem(rng, &p);
-    test_case c = {B, NQ, NK, DIN, E, H, 1, 0, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+    test_case c = {B, NQ, NK, DIN, E, H, 1, 0, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     mhfa_module *m = make_module(ctx, &c, rng, p.weight, p.bias);
     compute_reference(&p);
 
@@ -171,7 +171,7 @@ static void attention_fn_hook(void **state) {
     test_rng rng;
     rng_init(&rng, test_seed() + 32);
     const int n = NQ;
-    test_case c = {B, n, n, DIN, E, H, 1, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+    test_case c = {B, n, n, DIN, E, H, 1, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     float *weight[4], *bias[4];
     mhfa_module *plain = make_module(ctx, &c, &rng, weight, bias);
     mhfa_config cfg;
@@ -254,7 +254,7 @@ static void output_buffer_as_scratch(void **state) {
     mhfa_context *ctx = test_context();
     test_rng rng;
     rng_init(&rng, test_seed() + 31);
-    test_case c = {B, N, N, D, D, H, 1, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+    test_case c = {B, N, N, D, D, H, 1, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     float *weight[4], *bias[4], q[B * N * D], out[B * N * D];
     mhfa_module *m = make_module(ctx, &c, &rng, weight, bias);
     fill_normal(&rng, q, B * N * D, 1.0);

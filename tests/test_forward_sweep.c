@@ -67,10 +67,10 @@ static void run_single(const test_case *c, unsigned salt) {
 static void routing_shapes(void **state) {
     (void)state;
     test_case enc = {4, 20, 20,  128,  128,          8, 1, 1, STORE_WEIGHTS, 3,
-                     0, 0,  1.0, 0.0f, MHFA_FLOAT32, 0};
+                     0, 0,  1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     run_single(&enc, 77);
     test_case dec = {8, 1, 100, 128,  128,          8, 1, 0, STORE_WEIGHTS, 2,
-                     0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+                     0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     run_single(&dec, 78);
 }
 
@@ -79,7 +79,7 @@ static void routing_shapes(void **state) {
 static void long_sums(void **state) {
     (void)state;
     test_case c = {1, 16, 4096, 1024, 64,           1, 1, 0, STORE_WEIGHTS, 0,
-                   0, 0,  1.0,  0.0f, MHFA_FLOAT32, 0};
+                   0, 0,  1.0,  0.0f, MHFA_FLOAT32, 0, 0};
     run_single(&c, 99);
 }
 

@@ -22,7 +22,7 @@ typedef struct problem {
 } problem;
 
 static mhfa_module *make_problem(mhfa_context *ctx, test_rng *rng, int store, problem *p) {
-    test_case c = {B, NQ, NK, DIN, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+    test_case c = {B, NQ, NK, DIN, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     mhfa_module *m = make_module(ctx, &c, rng, p->weight, p->bias);
     fill_normal(rng, p->q, B * NQ * DIN, 1.0);
     fill_normal(rng, p->h, B * NK * DIN, 1.0);

@@ -14,8 +14,8 @@ static void broadcast_forms(void **state) {
     test_rng rng;
     rng_init(&rng, test_seed() + 21);
     for (int i = 0; i < 12; i++) {
-        test_case c = {1 + i % 3, 5 + i, 9 + 2 * i, 12,         24,  3,    i % 2,        0,
-                       i % 2,     4,     1,         i % 4 == 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+        test_case c = {1 + i % 3, 5 + i,      9 + 2 * i, 12,   24,           3, i % 2, 0, i % 2, 4,
+                       1,         i % 4 == 0, 1.0,       0.0f, MHFA_FLOAT32, 0, 0};
         run_case(ctx, &c, &rng);
     }
 }
@@ -39,7 +39,7 @@ static void everything_masked(void **state) {
     fill_normal(&rng, q, (size_t)B * Nq * Din, 1.0);
     fill_normal(&rng, h, (size_t)B * Nk * Din, 1.0);
     for (int store = 0; store <= 1; store++) {
-        test_case c = {B, Nq, Nk, Din, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+        test_case c = {B, Nq, Nk, Din, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
         float *weight[4], *bias[4];
         mhfa_module *m = make_module(ctx, &c, &rng, weight, bias);
         for (int k = 0; k < 3; k++) {
@@ -84,7 +84,7 @@ static void logits_near_1e4(void **state) {
     for (int store = 0; store <= 1; store++) {
         fill_normal(&rng, q, (size_t)B * Nq * Din, 3000.0);
         fill_normal(&rng, h, (size_t)B * Nk * Din, 1.0);
-        test_case c = {B, Nq, Nk, Din, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+        test_case c = {B, Nq, Nk, Din, E, H, 1, 0, store, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
         float *weight[4], *bias[4];
         mhfa_module *m = make_module(ctx, &c, &rng, weight, bias);
         poison(out, n_out);

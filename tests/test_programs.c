@@ -430,6 +430,25 @@ static void tuning_file(void **state) {
     assert_int_equal(m->kernels.projection_tile[1], 32);
     mhfa_module_destroy(m);
 
+    /* Half lines: for half storage only, and before the others of the file. */
+    f = fopen(path, "w");
+    fputs("* | flash | 16 | 8 5\n* | flash half | 16 | 4 5\n* | projection half | tiled 32 16 4 4 "
+          "4\n",
+          f);
+    fclose(f);
+    mhfa_config cfg = mhfa_config_default(2, 5, 32);
+    assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);
+    assert_int_equal(m->kernels.attention.block_q, 8);
+    assert_int_equal(m->plan.projection.source, MHFA_FROM_TABLE);
+    mhfa_module_destroy(m);
+    cfg.dtype = MHFA_BFLOAT16;
+    assert_int_equal(mhfa_module_create(ctx, &cfg, &m), MHFA_SUCCESS);
+    assert_int_equal(m->kernels.attention.block_q, 4);
+    assert_int_equal(m->kernels.projection, MHFA_PROJECT_TILED);
+    assert_int_equal(m->kernels.projection_tile[1], 32);
+    assert_int_equal(m->plan.projection.source, MHFA_FROM_TUNING_FILE);
+    mhfa_module_destroy(m);
+
     /* The absorbed kernel: off, or for every forward. */
     f = fopen(path, "w");
     fputs("* | absorbed | off\n* | absorbed | always\n", f);

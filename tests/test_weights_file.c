@@ -141,7 +141,7 @@ static void test_golden_files(void **state) {
 enum { HEADS = 2, DIN = 3, EMBED = 4 };
 
 static mhfa_module *random_module(int bias, test_rng *rng) {
-    test_case c = {1, 1, 1, DIN, EMBED, HEADS, bias, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0};
+    test_case c = {1, 1, 1, DIN, EMBED, HEADS, bias, 1, 0, 0, 0, 0, 1.0, 0.0f, MHFA_FLOAT32, 0, 0};
     float *weight[4], *bias_of[4];
     mhfa_module *m = make_module(test_context(), &c, rng, weight, bias_of);
     free_weights(weight, bias_of);

@@ -62,7 +62,11 @@ mhfa_attention_choice built_attention(const mhfa_module *m, const mhfa_attention
     if (c.variant == MHFA_ATTEND_TILED || c.variant == MHFA_ATTEND_VECTOR ||
         c.variant == MHFA_ATTEND_MMA)
         c.block_k = kernel_define(m->ctx, a->kernel, "BLOCK_K");
-    if (c.variant == MHFA_ATTEND_MMA) c.warps = kernel_define(m->ctx, a->kernel, "WARPS");
+    if (c.variant == MHFA_ATTEND_MMA) {
+        c.warps = kernel_define(m->ctx, a->kernel, "WARPS");
+        const int q_tiles = kernel_define(m->ctx, a->kernel, "Q_TILES");
+        c.q_tiles = q_tiles > 0 ? q_tiles : 1; /* the float32 kernel's one */
+    }
     if (c.variant == MHFA_ATTEND_WIDE) c.tile_keys = kernel_define(m->ctx, a->kernel, "TILE_KEYS");
     return c;
 }

@@ -20,7 +20,7 @@ static void attention_line(const mhfa_attention_choice *a, char *text, size_t si
     else if (a->variant == MHFA_ATTEND_VECTOR)
         snprintf(text, size, "%s %d%s", name, a->block_k, rows);
     else if (a->variant == MHFA_ATTEND_MMA)
-        snprintf(text, size, "%s %d %d%s", name, a->warps, a->block_k, rows);
+        snprintf(text, size, "%s %d %d %d%s", name, a->warps, a->block_k, a->q_tiles, rows);
     else if (a->variant == MHFA_ATTEND_WIDE)
         snprintf(text, size, "%s %d %d%s", name, a->block_q, a->tile_keys, rows);
     else
@@ -28,15 +28,16 @@ static void attention_line(const mhfa_attention_choice *a, char *text, size_t si
 }
 
 /* Its sizes after the file's name: "attention_vector.cl (vector_attention): ...". */
-static void describe_attention_sizes(const mhfa_attention_choice *a, info_choice *c) {
+static void describe_attention_sizes(const mhfa_attention_choice *a, int half, info_choice *c) {
     if (a->variant == MHFA_ATTEND_VECTOR) {
         choice_add_words(c, ": 16 queries as float16 lanes per work-item, %d keys a step",
                          a->block_k);
         choice_add_number(c, "block_k", a->block_k);
     } else if (a->variant == MHFA_ATTEND_MMA) {
-        choice_add_words(c, ": 3xTF32 tensor cores, %d warps of 16 queries, %d keys a tile",
-                         a->warps, a->block_k);
+        choice_add_words(c, ": %s tensor cores, %d warps of %d queries, %d keys a tile",
+                         half ? "half-operand" : "3xTF32", a->warps, 16 * a->q_tiles, a->block_k);
         choice_add_number(c, "warps", a->warps);
+        choice_add_number(c, "q_tiles", a->q_tiles);
         choice_add_number(c, "block_k", a->block_k);
     } else if (a->variant == MHFA_ATTEND_WIDE) {
         choice_add_words(c,
@@ -54,20 +55,22 @@ static void describe_attention_sizes(const mhfa_attention_choice *a, info_choice
     }
 }
 
-/* A choice in words; function: the kernel built, NULL for a choice not built. */
+/* A choice in words; function: the kernel built, NULL for a choice not built; half: for half
+ * storage (the tensor-core kernel has its own file). */
 static void describe_attention_choice(const mhfa_attention_choice *a, const char *function,
-                                      info_choice *c) {
+                                      int half, info_choice *c) {
     if (a->variant == MHFA_ATTEND_NONE) {
         choice_add_words(c, "none");
         return;
     }
     snprintf(c->kind, sizeof c->kind, "%s", attention_variant_name(a->variant));
-    choice_add_words(c, "attention_%s.cl", c->kind);
+    choice_add_words(c, "attention_%s%s.cl", c->kind,
+                     half && a->variant == MHFA_ATTEND_MMA ? "_half" : "");
     if (function) {
         snprintf(c->function, sizeof c->function, "%s", function);
         choice_add_words(c, " (%s)", function);
     }
-    describe_attention_sizes(a, c);
+    describe_attention_sizes(a, half, c);
     choice_add_words(c, "; Q, K, V %s", a->rows ? "rows-major" : "per head");
     choice_add_number(c, "rows_layout", a->rows);
 }
@@ -79,7 +82,7 @@ static void describe_built_attention(const mhfa_module *m, const mhfa_attention_
     char function[64], line[64];
     kernel_function_name(kernel->kernel, function, sizeof function);
     const mhfa_attention_choice built = built_attention(m, kernel);
-    describe_attention_choice(&built, function, c);
+    describe_attention_choice(&built, function, m->cfg.dtype != MHFA_FLOAT32, c);
     mhfa_attention_choice as_planned = *planned;
     as_planned.rows = built.rows;     /* the layout is the projection's to give */
     as_planned.source = built.source; /* where it came from is no size */
@@ -123,14 +126,14 @@ static void describe_other_path(const mhfa_module *m, const plan_origins *o, inf
     const mhfa_plan *p = &m->plan;
     if (m->cfg.store_attn_weights) {
         c->label = c->key = "flash";
-        describe_attention_choice(&p->flash, NULL, c);
+        describe_attention_choice(&p->flash, NULL, m->cfg.dtype != MHFA_FLOAT32, c);
         choice_add_words(c, "; not built: the manual path");
         choice_set_origin(c, o->flash);
         return;
     }
     c->label = c->key = "manual";
     if (p->manual.variant) {
-        describe_attention_choice(&p->manual, NULL, c);
+        describe_attention_choice(&p->manual, NULL, m->cfg.dtype != MHFA_FLOAT32, c);
         choice_set_origin(c, o->manual);
     } else {
         choice_add_words(c, "the flash choice (no manual line)");
@@ -139,7 +142,7 @@ static void describe_other_path(const mhfa_module *m, const plan_origins *o, inf
 }
 
 static void describe_fallback(const mhfa_module *m, info_choice *c) {
-    describe_attention_choice(&m->plan.fallback, NULL, c);
+    describe_attention_choice(&m->plan.fallback, NULL, m->cfg.dtype != MHFA_FLOAT32, c);
     choice_add_words(c, "; where a choice does not fit (its group halved until one does)");
     snprintf(c->from, sizeof c->from, "sized to the device");
 }
