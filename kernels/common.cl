@@ -105,6 +105,15 @@ typedef ushort stored;
  * accesses; project_mma.cl and attention_mma.cl say what the 16-byte ones saved). */
 #define LOAD4(p)     (*(__global const float4 *)(p))
 #define STORE4(v, p) (*(__global float4 *)(p) = (v))
+/* The four values at element i of p, where the caller knows the run is aligned to its size:
+ * LOAD4 and STORE4 for float32, READ4 and WRITE4 otherwise. */
+#if STORAGE == 0
+#define READ4_ALIGNED(p, i)     LOAD4((p) + (i))
+#define WRITE4_ALIGNED(v, p, i) STORE4((v), (p) + (i))
+#else
+#define READ4_ALIGNED(p, i)     READ4((p), (i))
+#define WRITE4_ALIGNED(v, p, i) WRITE4((v), (p), (i))
+#endif
 
 /* Each byte of x as its top bit: set where the byte is nonzero (the low 7 bits carry into it),
  * all other bits clear. Four mask bytes tested at once (mask.cl, attention_wide.cl). */

@@ -106,22 +106,3 @@ inline void fetch_runs(__global const stored *x, __local const long *x_rows, int
 #define PROJECTION_PASS                                                                            \
     x, w_t, ld_w, col0, bias, has_bias, y0, y1, y2, rows, in_features, out_features, out_width,    \
         seq_len
-
-/* The three entry points of a tensor-core projection (project_mma.cl, project_mma_half.cl), whose
- * project_tile(PROJECTION_PASS, x_heads, y_heads, scratch) takes mma.cl's scratch. */
-#define MMA_PROJECTION_KERNELS                                                                     \
-    __kernel void project_to_heads(PROJECTION_ARGS) {                                              \
-        __local float scratch[MMA_SCRATCH];                                                        \
-        CHECK_LOCAL_BYTES(sizeof scratch);                                                         \
-        project_tile(PROJECTION_PASS, 0, 1, scratch);                                              \
-    }                                                                                              \
-    __kernel void project_to_rows(PROJECTION_ARGS) {                                               \
-        __local float scratch[MMA_SCRATCH];                                                        \
-        CHECK_LOCAL_BYTES(sizeof scratch);                                                         \
-        project_tile(PROJECTION_PASS, 1, 0, scratch);                                              \
-    }                                                                                              \
-    __kernel void project_rows(PROJECTION_ARGS) {                                                  \
-        __local float scratch[MMA_SCRATCH];                                                        \
-        CHECK_LOCAL_BYTES(sizeof scratch);                                                         \
-        project_tile(PROJECTION_PASS, 0, 0, scratch);                                              \
-    }

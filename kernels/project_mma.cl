@@ -1,25 +1,28 @@
-/* Projections on tensor cores, float32 accurate through 3xTF32 (mma.cl), without local memory:
- * each warp reads x and w_t from global memory straight into its fragments, so warps never wait
- * for each other.
+/* Projections on tensor cores, without local memory: float32 accurate through 3xTF32 (mma.cl),
+ * half storage on the stored float16 or bfloat16 values with float32 sums (mma_half.cl). Each
+ * warp reads x and w_t from global memory straight into its fragments, so warps never wait for
+ * each other.
  *
  * A work-group of WARPS_M x WARPS_N warps covers a TILE_M x TILE_N block of y; a warp owns WM x WN
  * of it as M_TILES x N_TILES mma tiles, through TILE_K-deep slices. Two permutations make every
- * load and store a run of adjacent floats (16 bytes with VECTOR_RUNS):
+ * load and store a run of adjacent values (16 bytes of floats, 8 of halves, with VECTOR_RUNS):
  * - k: a sum does not care about the order of its terms, so within each 16 k's, lane (g, t) takes
- *   the four k's 4t .. 4t + 3 of a row of x: k-step 2u + s of a slice reads them as its logical
- *   k's t (physical 4t + 2s) and t + 4 (physical 4t + 2s + 1). w_t's rows are taken the same way.
+ *   the four k's 4t .. 4t + 3 of a row of x. For float32 (m16n8k8), k-step 2u + s of a slice reads
+ *   them as its logical k's t (physical 4t + 2s) and t + 4 (physical 4t + 2s + 1); for half
+ *   storage (m16n8k16) as its logical k's 2t, 2t + 1, 2t + 8, 2t + 9. w_t's rows are taken the
+ *   same way.
  * - n: column c of the warp's mma tile ni is the warp's physical column c * N_TILES + ni. B's
  *   lane g then reads physical columns g * N_TILES .. + N_TILES - 1 of a row of w_t, and C's
  *   lane t holds columns 2t * N_TILES .. + 2 N_TILES - 1 of each of its rows.
  * Rows and columns past the edges are clamped when loaded and skipped when stored; k's past
- * in_features load zeros. Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl and
- * project_common.cl. */
+ * in_features load zeros. Work-group: (32 * WARPS_M * WARPS_N, 1). Needs common.cl, mma.cl (and
+ * for half storage mma_half.cl) and project_common.cl. */
 #if !defined(HEAD_DIM) || !defined(TILE_K) || !defined(WARPS_M) || !defined(WARPS_N) ||            \
     !defined(WM) || !defined(WN) || !defined(VECTOR_RUNS)
 #error "project_mma.cl is built with -D HEAD_DIM, TILE_K, WARPS_M, WARPS_N, WM, WN and VECTOR_RUNS"
 #endif
-#if STORAGE != 0 /* the plan takes other kernels for half storage */
-#error "project_mma.cl reads and writes float32 only"
+#if TILE_K % 16 || WM % 16 || WN % 8
+#error "project_mma.cl needs TILE_K and WM multiples of 16, WN a multiple of 8"
 #endif
 
 #define TILE_M    (WARPS_M * WM)
@@ -27,7 +30,16 @@
 #define M_TILES   (WM / 16)
 #define N_TILES   (WN / 8)
 #define MMA_WARPS (WARPS_M * WARPS_N)
-#define K_VALUES  (TILE_K / 4) /* of one row per lane and slice */
+
+/* A warp tile's C fragments = 0. */
+#define CLEAR_TILES(tiles)                                                                         \
+    MMA_UNROLL                                                                                     \
+    for (int mi_ = 0; mi_ < M_TILES; mi_++) {                                                      \
+        CLEAR_FRAGMENTS((tiles)[mi_], N_TILES);                                                    \
+    }
+
+#if STORAGE == 0
+#define K_VALUES (TILE_K / 4) /* of one row per lane and slice */
 
 /* With VECTOR_RUNS a run of 4 floats is 16-byte aligned (project_common.cl), so runs go through
  * LOAD4 and STORE4 (common.cl), which NVIDIA's compiler turns into single 16-byte accesses where
@@ -99,16 +111,11 @@ inline void add_tiles(float to[M_TILES][N_TILES][4], float from[M_TILES][N_TILES
     }
 }
 
-/* A warp tile's C fragments = 0. */
-#define CLEAR_TILES(tiles)                                                                         \
-    MMA_UNROLL                                                                                     \
-    for (int mi_ = 0; mi_ < M_TILES; mi_++) {                                                      \
-        CLEAR_FRAGMENTS((tiles)[mi_], N_TILES);                                                    \
-    }
-
-/* slice += the slice's products, k-step by k-step. */
+/* acc += the slice's products, k-step by k-step, summed into a fresh sum first (mma_3xtf32). */
 inline void multiply_slice(float xv[M_TILES][2][K_VALUES], float wv[K_VALUES][N_TILES],
-                           float slice[M_TILES][N_TILES][4], __local float *scratch) {
+                           float acc[M_TILES][N_TILES][4], __local float *scratch) {
+    float slice[M_TILES][N_TILES][4];
+    CLEAR_TILES(slice);
     MMA_UNROLL
     for (int s = 0; s < TILE_K / 8; s++) {
         uint a_big[M_TILES][4], a_small[M_TILES][4];
@@ -129,13 +136,139 @@ inline void multiply_slice(float xv[M_TILES][2][K_VALUES], float wv[K_VALUES][N_
                 mma_3xtf32(slice[mi][ni], a_big[mi], a_small[mi], b_big, b_small, scratch);
         }
     }
+    add_tiles(acc, slice);
 }
+
+/* The values of one slice, in registers (fetch_slice, multiply_slice). */
+#define SLICE_ARRAYS(s) float s##_x[M_TILES][2][K_VALUES], s##_w[K_VALUES][N_TILES]
+#define SLICE_PASS(s)   s##_x, s##_w
+
+/* to = from, element by element (unrolled: the arrays stay in registers). */
+inline void copy_slice(float from_x[M_TILES][2][K_VALUES], float from_w[K_VALUES][N_TILES],
+                       float to_x[M_TILES][2][K_VALUES], float to_w[K_VALUES][N_TILES]) {
+    MMA_UNROLL
+    for (int j = 0; j < K_VALUES; j++) {
+        MMA_UNROLL
+        for (int mi = 0; mi < M_TILES; mi++)
+            to_x[mi][0][j] = from_x[mi][0][j], to_x[mi][1][j] = from_x[mi][1][j];
+        MMA_UNROLL
+        for (int ni = 0; ni < N_TILES; ni++)
+            to_w[j][ni] = from_w[j][ni];
+    }
+}
+#else
+#define K_STEPS (TILE_K / 16)
+/* Half values move as their 16-bit patterns (zero bits are 0.0 in both types). */
+#define BITS(p) ((__global const ushort *)(p))
+
+/* x[row][k .. k + 3] of a row at row_part as two pairs, zeros from in_features on. */
+inline uint2 load_x_pairs(__global const stored *x, size_t row_part, int x_heads, int k,
+                          int in_features, int seq_len) {
+#if VECTOR_RUNS
+    /* in_features and HEAD_DIM are multiples of 4: the run is whole, 8-byte aligned and within
+     * one head. */
+    return k < in_features
+               ? *(__global const uint2 *)(BITS(x) + row_part + col_offset(x_heads, k, seq_len))
+               : (uint2)(0);
+#else
+    uint v[4];
+    for (int e = 0; e < 4; e++)
+        v[e] = k + e < in_features ? BITS(x)[row_part + col_offset(x_heads, k + e, seq_len)] : 0;
+    return (uint2)(v[0] | v[1] << 16, v[2] | v[3] << 16);
+#endif
+}
+
+/* w_t[k][col .. col + N_TILES - 1] (columns from col0 on) as 16-bit patterns, zeros past the
+ * edges. */
+inline void load_w_run(__global const stored *w_t, int ld_w, int col0, int k, int col,
+                       int in_features, int out_features, ushort *to) {
+    __global const ushort *row = BITS(w_t) + (size_t)k * ld_w + col0;
+#if VECTOR_RUNS
+    /* out_features and N_TILES are multiples of 4: each run of 4 is whole and 8-byte aligned. */
+    MMA_UNROLL
+    for (int v = 0; v < N_TILES; v += 4) {
+        const ushort4 r = k < in_features && col + v < out_features
+                              ? *(__global const ushort4 *)(row + col + v)
+                              : (ushort4)(0);
+        to[v] = r.s0, to[v + 1] = r.s1, to[v + 2] = r.s2, to[v + 3] = r.s3;
+    }
+#else
+    for (int v = 0; v < N_TILES; v++)
+        to[v] = k < in_features && col + v < out_features ? row[col + v] : 0;
+#endif
+}
+
+/* The lane's fragments of the slice from k0 on: xa[mi][u] the A fragment of mma tile mi and
+ * k-step u; wv[u][e][ni] the value of physical k k0 + 16 u + 4 t + e for tile ni's column. */
+inline void fetch_slice(__global const stored *x, const size_t x_row[M_TILES][2], int x_heads,
+                        __global const stored *w_t, int ld_w, int col0, int w_col, int k0, int t,
+                        int in_features, int out_features, int seq_len,
+                        uint xa[M_TILES][K_STEPS][4], ushort wv[K_STEPS][4][N_TILES]) {
+    MMA_UNROLL
+    for (int u = 0; u < K_STEPS; u++) {
+        const int k = k0 + 16 * u + 4 * t;
+        MMA_UNROLL
+        for (int mi = 0; mi < M_TILES; mi++) {
+            MMA_UNROLL
+            for (int h = 0; h < 2; h++) { /* rows g, g + 8: registers h and h + 2 */
+                const uint2 pairs = load_x_pairs(x, x_row[mi][h], x_heads, k, in_features, seq_len);
+                xa[mi][u][h] = pairs.x, xa[mi][u][h + 2] = pairs.y;
+            }
+        }
+        MMA_UNROLL
+        for (int e = 0; e < 4; e++)
+            load_w_run(w_t, ld_w, col0, k + e, w_col, in_features, out_features, wv[u][e]);
+    }
+}
+
+/* acc += the slice's products, k-step by k-step. */
+inline void multiply_slice(uint xa[M_TILES][K_STEPS][4], ushort wv[K_STEPS][4][N_TILES],
+                           float acc[M_TILES][N_TILES][4], __local float *scratch) {
+    MMA_UNROLL
+    for (int u = 0; u < K_STEPS; u++) {
+        MMA_UNROLL
+        for (int ni = 0; ni < N_TILES; ni++) {
+            const uint b[2] = {(uint)wv[u][0][ni] | (uint)wv[u][1][ni] << 16,
+                               (uint)wv[u][2][ni] | (uint)wv[u][3][ni] << 16};
+            MMA_UNROLL
+            for (int mi = 0; mi < M_TILES; mi++)
+                mma_half(acc[mi][ni], xa[mi][u], b, scratch);
+        }
+    }
+}
+
+/* The values of one slice, in registers (fetch_slice, multiply_slice). */
+#define SLICE_ARRAYS(s)                                                                            \
+    uint s##_x[M_TILES][K_STEPS][4];                                                               \
+    ushort s##_w[K_STEPS][4][N_TILES]
+#define SLICE_PASS(s) s##_x, s##_w
+
+/* to = from, element by element (unrolled: the arrays stay in registers). */
+inline void copy_slice(uint from_x[M_TILES][K_STEPS][4], ushort from_w[K_STEPS][4][N_TILES],
+                       uint to_x[M_TILES][K_STEPS][4], ushort to_w[K_STEPS][4][N_TILES]) {
+    MMA_UNROLL
+    for (int u = 0; u < K_STEPS; u++) {
+        MMA_UNROLL
+        for (int mi = 0; mi < M_TILES; mi++) {
+            MMA_UNROLL
+            for (int i = 0; i < 4; i++)
+                to_x[mi][u][i] = from_x[mi][u][i];
+        }
+        MMA_UNROLL
+        for (int e = 0; e < 4; e++) {
+            MMA_UNROLL
+            for (int ni = 0; ni < N_TILES; ni++)
+                to_w[u][e][ni] = from_w[u][e][ni];
+        }
+    }
+}
+#endif
 
 /* Stores row `row` of the warp tile: physical columns col .. col + 2 N_TILES - 1, the lane's
  * elements (q = 0, 1) of each mma tile ni in order q * N_TILES + ni. */
 inline void store_row(float acc[M_TILES][N_TILES][4], int mi, int h, int row, int col,
-                      __global const float *bias, int has_bias, int col0, __global float *y0,
-                      __global float *y1, __global float *y2, int y_heads, int out_features,
+                      __global const stored *bias, int has_bias, int col0, __global stored *y0,
+                      __global stored *y1, __global stored *y2, int y_heads, int out_features,
                       int out_width, int seq_len) {
     const size_t row_part = row_offset(y_heads, row, seq_len, out_width);
 #if VECTOR_RUNS
@@ -148,18 +281,18 @@ inline void store_row(float acc[M_TILES][N_TILES][4], int mi, int h, int row, in
                             acc[mi][(j + 1) % N_TILES][2 * h + (j + 1) / N_TILES],
                             acc[mi][(j + 2) % N_TILES][2 * h + (j + 2) / N_TILES],
                             acc[mi][(j + 3) % N_TILES][2 * h + (j + 3) / N_TILES]);
-        if (has_bias) v += LOAD4(bias + col0 + col + j);
+        if (has_bias) v += READ4_ALIGNED(bias, col0 + col + j);
         size_t col_part;
-        __global float *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
-        STORE4(v, y + row_part + col_part);
+        __global stored *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
+        WRITE4_ALIGNED(v, y, row_part + col_part);
     }
 #else
     for (int j = 0; j < 2 * N_TILES; j++) {
         if (col + j >= out_features) break;
         float v = acc[mi][j % N_TILES][2 * h + j / N_TILES];
         size_t col_part;
-        __global float *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
-        y[row_part + col_part] = has_bias ? v + bias[col0 + col + j] : v;
+        __global stored *y = output_of(y0, y1, y2, col + j, out_width, y_heads, seq_len, &col_part);
+        WRITE(has_bias ? v + READ(bias, col0 + col + j) : v, y, row_part + col_part);
     }
 #endif
 }
@@ -186,27 +319,15 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     float acc[M_TILES][N_TILES][4];
     CLEAR_TILES(acc);
     /* The next slice is fetched into registers while this one is multiplied. */
-    float xv[M_TILES][2][K_VALUES], wv[K_VALUES][N_TILES];
+    SLICE_ARRAYS(now);
     fetch_slice(x, x_row, x_heads, w_t, ld_w, col0, w_col, 0, t, in_features, out_features, seq_len,
-                xv, wv);
+                SLICE_PASS(now));
     for (int k0 = 0; k0 < in_features; k0 += TILE_K) {
-        float x_next[M_TILES][2][K_VALUES], w_next[K_VALUES][N_TILES];
+        SLICE_ARRAYS(next);
         fetch_slice(x, x_row, x_heads, w_t, ld_w, col0, w_col, k0 + TILE_K, t, in_features,
-                    out_features, seq_len, x_next, w_next);
-        /* The slice's products go into a fresh sum, added to acc in float32 (mma_3xtf32). */
-        float slice[M_TILES][N_TILES][4];
-        CLEAR_TILES(slice);
-        multiply_slice(xv, wv, slice, scratch);
-        add_tiles(acc, slice);
-        MMA_UNROLL
-        for (int j = 0; j < K_VALUES; j++) {
-            MMA_UNROLL
-            for (int mi = 0; mi < M_TILES; mi++)
-                xv[mi][0][j] = x_next[mi][0][j], xv[mi][1][j] = x_next[mi][1][j];
-            MMA_UNROLL
-            for (int ni = 0; ni < N_TILES; ni++)
-                wv[j][ni] = w_next[j][ni];
-        }
+                    out_features, seq_len, SLICE_PASS(next));
+        multiply_slice(SLICE_PASS(now), acc, scratch);
+        copy_slice(SLICE_PASS(next), SLICE_PASS(now));
     }
 
     MMA_UNROLL
@@ -221,4 +342,20 @@ inline void project_tile(PROJECTION_ARGS, int x_heads, int y_heads, __local floa
     }
 }
 
-MMA_PROJECTION_KERNELS
+__kernel void project_to_heads(PROJECTION_ARGS) {
+    __local float scratch[MMA_SCRATCH];
+    CHECK_LOCAL_BYTES(sizeof scratch);
+    project_tile(PROJECTION_PASS, 0, 1, scratch);
+}
+
+__kernel void project_to_rows(PROJECTION_ARGS) {
+    __local float scratch[MMA_SCRATCH];
+    CHECK_LOCAL_BYTES(sizeof scratch);
+    project_tile(PROJECTION_PASS, 1, 0, scratch);
+}
+
+__kernel void project_rows(PROJECTION_ARGS) {
+    __local float scratch[MMA_SCRATCH];
+    CHECK_LOCAL_BYTES(sizeof scratch);
+    project_tile(PROJECTION_PASS, 0, 0, scratch);
+}

@@ -108,8 +108,7 @@ static mhfa_status try_mma_projection(mhfa_module *m, const mhfa_mma_tile *t, in
              t->wm, t->wn, vector_runs(m, t->tile_k, t->wn / 8));
     mhfa_kernel_build b = projection_build(m, "project_mma", 1, options, 1, group, local);
     if (m->cfg.dtype != MHFA_FLOAT32) {
-        static const char *const half[4] = {"mma", "mma_half", "project_common",
-                                            "project_mma_half"};
+        static const char *const half[4] = {"mma", "mma_half", "project_common", "project_mma"};
         memcpy(b.sources, half, sizeof half);
         b.n_sources = 4;
     }

@@ -44,11 +44,12 @@ static void describe_tiled_projection(const mhfa_module *m, const mhfa_tiled_til
 static void describe_mma_projection(const mhfa_module *m, const mhfa_mma_tile *t, info_choice *c) {
     const char *products = mhfa_has_ptx_mma(m->ctx) ? "PTX mma.sync" : "emulated in local memory";
     const int half = m->cfg.dtype != MHFA_FLOAT32;
-    choice_add_words(c,
-                     "project_mma%s.cl: %s tensor-core products (%s), %dx%d warps of %dx%d "
-                     "outputs, %d deep",
-                     half ? "_half" : "", half ? "half-operand" : "3xTF32", products, t->warps_m,
-                     t->warps_n, t->wm, t->wn, t->tile_k);
+    choice_add_words(
+        c,
+        "project_mma.cl: %s tensor-core products (%s), %dx%d warps of %dx%d outputs, %d "
+        "deep",
+        half ? "half-operand" : "3xTF32", products, t->warps_m, t->warps_n, t->wm, t->wn,
+        t->tile_k);
     choice_add_number(c, "tile_k", t->tile_k);
     choice_add_number(c, "warps_m", t->warps_m);
     choice_add_number(c, "warps_n", t->warps_n);
