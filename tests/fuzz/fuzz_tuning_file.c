@@ -54,11 +54,12 @@ static void check_projection(const mhfa_projection_choice *c) {
 static void check_attention(const mhfa_attention_choice *c, int optional) {
     const int from_file = c->source == MHFA_FROM_TUNING_FILE;
     if (c->source != MHFA_FROM_TABLE && !from_file) abort();
+    if (c->variant != MHFA_ATTEND_MMA && c->q_tiles) abort(); /* the mma kernel's alone */
     if (c->rows != 0 && c->rows != 1) abort();
     switch (c->variant) {
     case MHFA_ATTEND_NONE:
         if (!optional || c->block_q || c->block_k || c->warps || c->tile_keys || c->rows ||
-            from_file)
+            c->q_tiles || from_file)
             abort();
         break;
     case MHFA_ATTEND_TILED: /* the table's rows shrink block_k to local memory, maybe to 0 */
@@ -71,7 +72,7 @@ static void check_attention(const mhfa_attention_choice *c, int optional) {
         break;
     case MHFA_ATTEND_MMA:
         if (!in_range(c->warps, 1, 32) || !in_range(c->block_k, 1, 4096) || c->block_k % 8 ||
-            c->block_q || c->tile_keys)
+            !in_range(c->q_tiles, 1, 4) || c->block_q || c->tile_keys)
             abort();
         break;
     case MHFA_ATTEND_WIDE:
@@ -167,13 +168,9 @@ static int lookup(const mhfa_context *ctx, int head_dim, mhfa_dtype dtype, const
     return 1;
 }
 
-/* Half storage takes no kernel that reads float32 only, whatever the file says. */
+/* Half storage takes no kernel that reads float32 only (CLBlast), whatever the file says. */
 static void check_half_plan(const mhfa_plan *p) {
-    const mhfa_attention_choice *attention[3] = {&p->flash, &p->flash_masked, &p->manual};
-    for (int i = 0; i < 3; i++)
-        if (attention[i]->variant == MHFA_ATTEND_MMA) abort();
-    if (p->projection.variant == MHFA_PROJECT_MMA || p->projection.variant == MHFA_PROJECT_CLBLAST)
-        abort();
+    if (p->projection.variant == MHFA_PROJECT_CLBLAST) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -197,16 +194,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ctx.info.local_mem_size = (cl_ulong)local_kib * 1024;
     snprintf(ctx.info.device_name, sizeof ctx.info.device_name, "%s", header + name_at);
 
-    mhfa_plan plan, plain, table, half;
+    mhfa_plan plan, plain, table, half, half_plain;
     char *stripped = malloc(file_size + 1);
     if (!stripped) return 0;
     size_t stripped_size = without_comments(file, file_size, stripped);
     if (lookup(&ctx, head_dim, MHFA_FLOAT32, file, file_size, &plan) &&
         lookup(&ctx, head_dim, MHFA_FLOAT32, stripped, stripped_size, &plain) &&
         lookup(&ctx, head_dim, MHFA_FLOAT32, "", 0, &table) &&
-        lookup(&ctx, head_dim, MHFA_BFLOAT16, file, file_size, &half)) {
+        lookup(&ctx, head_dim, MHFA_BFLOAT16, file, file_size, &half) &&
+        lookup(&ctx, head_dim, MHFA_BFLOAT16, stripped, stripped_size, &half_plain)) {
         check_plan(&ctx, &half);
         check_half_plan(&half);
+        if (memcmp(&half, &half_plain, sizeof half) != 0) abort();
         check_plan(&ctx, &plan);
         check_plan(&ctx, &table);
         if (memcmp(&plan, &plain, sizeof plan) != 0) abort();
