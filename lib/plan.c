@@ -192,8 +192,13 @@ int mhfa_plan_tuning_file(char *path, size_t size) {
  * generic rows every other device takes. The H100 takes the H200's lines: the same GH100
  * processor, with slower memory. The tensor-core projection only where measured faster: on GPUs
  * whose TF32 rate is not well above their float32 rate its three products per multiply-add lose
- * to the tiled kernel. */
-static const char builtin_table[] = "NVIDIA H200 | projection | mma 16 2 2 32 32\n"
+ * to the tiled kernel. Half storage keeps the tiled kernels there until its tensor-core kernels
+ * have been measured on the device (they are chosen by a tuning file's half lines meanwhile). */
+static const char builtin_table[] = "NVIDIA H200 | projection half | tiled 128 128 16 8 8\n"
+                                    "NVIDIA H200 | flash half | * | 64 32\n"
+                                    "NVIDIA H100 | projection half | tiled 128 128 16 8 8\n"
+                                    "NVIDIA H100 | flash half | * | 64 32\n"
+                                    "NVIDIA H200 | projection | mma 16 2 2 32 32\n"
                                     "NVIDIA H200 | flash | 16 | mma 4 16 rows\n"
                                     "NVIDIA H200 | flash masked | 16 | wide 128 128 rows\n"
                                     "NVIDIA H200 | manual | 16 | wide 128 128 rows\n"
