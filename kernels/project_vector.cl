@@ -1,11 +1,12 @@
 /* Projections for CPUs (and any device without fast local memory): each work-item computes
  * ROWS_PER_ITEM rows x (16 * VECTORS) columns of y as float16 vectors, streaming one row of w_t
  * per k, with no local memory and no barrier. Each x element, broadcast once, feeds VECTORS
- * multiply-adds. A column block past the last full one falls back to scalars.
+ * multiply-adds. A column block past the last full one falls back to scalars. With X_RUNS (half
+ * storage, in_features and HEAD_DIM multiples of 4) x is read four k's at a time.
  * Grid: (ceil(out_features / (16 * VECTORS)), ceil(rows / ROWS_PER_ITEM)) or more: work-items
  * past the end return. Needs common.cl and project_common.cl. */
-#if !defined(HEAD_DIM) || !defined(ROWS_PER_ITEM) || !defined(VECTORS)
-#error "project_vector.cl is built with -D HEAD_DIM, ROWS_PER_ITEM and VECTORS"
+#if !defined(HEAD_DIM) || !defined(ROWS_PER_ITEM) || !defined(VECTORS) || !defined(X_RUNS)
+#error "project_vector.cl is built with -D HEAD_DIM, ROWS_PER_ITEM, VECTORS and X_RUNS"
 #endif
 
 #define COLS (16 * VECTORS)
@@ -24,6 +25,30 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
 #pragma unroll
             for (int v = 0; v < VECTORS; v++)
                 acc[r][v] = (float16)(0.0f);
+#if X_RUNS
+        /* Four k's a step: each row's four x values are one READ4, converted together (a 16-bit
+         * type's x converted one by one cost more than its multiply-adds). in_features and
+         * HEAD_DIM are multiples of 4: a run stays within one head. */
+        for (int k = 0; k < in_features; k += 4) {
+            float16 w[4][VECTORS];
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+#pragma unroll
+                for (int v = 0; v < VECTORS; v++)
+                    w[e][v] = READ16(w_t + (size_t)(k + e) * ld_w + col0 + n0, 16 * v);
+            const size_t x_col = col_offset(x_heads, k, seq_len);
+#pragma unroll
+            for (int r = 0; r < ROWS_PER_ITEM; r++) {
+                const float4 xr = READ4(x, x_row[r] + x_col);
+                const float xe[4] = {xr.s0, xr.s1, xr.s2, xr.s3};
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+#pragma unroll
+                    for (int v = 0; v < VECTORS; v++)
+                        acc[r][v] = MAC((float16)(xe[e]), w[e][v], acc[r][v]);
+            }
+        }
+#else
         for (int k = 0; k < in_features; k++) {
             __global const stored *w_row = w_t + (size_t)k * ld_w + col0 + n0;
             float16 w[VECTORS];
@@ -39,6 +64,7 @@ inline void project_block(PROJECTION_ARGS, int x_heads, int y_heads) {
                     acc[r][v] = MAC(xv, w[v], acc[r][v]);
             }
         }
+#endif
         /* Each 16-column vector goes to one output; where its columns are also adjacent there
          * (always in the rows layout, and within one head in the per-head layout), each row's
          * 16 results are one vector store. */

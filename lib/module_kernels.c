@@ -43,9 +43,13 @@ static void set_projection_shape(mhfa_module *m, mhfa_projection_variant variant
 
 /* The float16 kernel: no local memory, any work-group size. */
 static mhfa_status build_vector_projection(mhfa_module *m, const mhfa_vector_tile *t) {
-    char options[128];
-    snprintf(options, sizeof options, "%s-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d -D VECTORS=%d",
-             mhfa_storage_option(m->cfg.dtype), m->head_dim, t->rows_per_item, t->vectors);
+    /* Runs of four x values where a 16-bit type's conversions pay for them (project_vector.cl). */
+    const int x_runs =
+        m->cfg.dtype != MHFA_FLOAT32 && m->cfg.input_dim % 4 == 0 && m->head_dim % 4 == 0;
+    char options[160];
+    snprintf(options, sizeof options,
+             "%s-D HEAD_DIM=%d -D ROWS_PER_ITEM=%d -D VECTORS=%d -D X_RUNS=%d",
+             mhfa_storage_option(m->cfg.dtype), m->head_dim, t->rows_per_item, t->vectors, x_runs);
     mhfa_kernel_build b = projection_build(m, "project_vector", 0, options, 0, 1, 0);
     mhfa_status status = mhfa_build_kernels(m->ctx, b.sources, b.n_sources, options, b.names,
                                             b.kernels, b.n_kernels);
