@@ -19,6 +19,22 @@
  * dot product is a chain of HEAD_DIM dependent steps). */
 #define KEYS_AT_ONCE 4
 
+/* Features of a K or V row read together: four (one READ4) for half storage where HEAD_DIM
+ * allows, since a 16-bit value converted alone cost more than the multiply-adds it feeds; one for
+ * float32, whose loads need no conversion. */
+#if STORAGE != 0 && HEAD_DIM % 4 == 0
+#define FEATURE_RUN 4
+inline void read_features(__global const stored *row, int c, float *to) {
+    const float4 v = READ4(row, c);
+    to[0] = v.s0, to[1] = v.s1, to[2] = v.s2, to[3] = v.s3;
+}
+#else
+#define FEATURE_RUN 1
+inline void read_features(__global const stored *row, int c, float *to) {
+    to[0] = READ(row, c);
+}
+#endif
+
 /* The mask's bytes of 16 keys from key0 on, one vector per key (lane i: query i). Each query's
  * 16 bytes are one load; four rounds of interleaving rows p and p + 8 then turn the rows into
  * columns, instead of sixteen byte loads per query. */
@@ -76,11 +92,18 @@ inline float16 block_scores(float16 *s, const float16 *qt, __global const stored
             k_row[j] = k_head + (size_t)min(k0 + r0 + j, graph_size - 1) * row_stride;
             dot[j] = (float16)(0.0f);
         }
-        for (int c = 0; c < HEAD_DIM; c++) {
-            const float16 q = qt[c];
+        for (int c = 0; c < HEAD_DIM; c += FEATURE_RUN) {
+            float features[KEYS_AT_ONCE][FEATURE_RUN];
 #pragma unroll
             for (int j = 0; j < KEYS_AT_ONCE; j++)
-                dot[j] = MAC(q, (float16)(READ(k_row[j], c)), dot[j]);
+                read_features(k_row[j], c, features[j]);
+#pragma unroll
+            for (int e = 0; e < FEATURE_RUN; e++) {
+                const float16 q = qt[c + e];
+#pragma unroll
+                for (int j = 0; j < KEYS_AT_ONCE; j++)
+                    dot[j] = MAC(q, (float16)(features[j][e]), dot[j]);
+            }
         }
         for (int j = 0; j < KEYS_AT_ONCE && r0 + j < BLOCK_K; j++) {
             const int key = k0 + r0 + j;
@@ -196,12 +219,19 @@ __kernel void vector_attention(ATTENTION_ARGS) {
                                          dropout_offset);
                 v_row[j] = at.v_head + (size_t)min(k0 + r, graph_size - 1) * ROW_STRIDE;
             }
-            for (int c = 0; c < HEAD_DIM; c++) {
-                float16 a = acc[c];
+            for (int c = 0; c < HEAD_DIM; c += FEATURE_RUN) {
+                float features[KEYS_AT_ONCE][FEATURE_RUN];
 #pragma unroll
                 for (int j = 0; j < KEYS_AT_ONCE; j++)
-                    a = MAC(p[j], (float16)(READ(v_row[j], c)), a);
-                acc[c] = a;
+                    read_features(v_row[j], c, features[j]);
+#pragma unroll
+                for (int e = 0; e < FEATURE_RUN; e++) {
+                    float16 a = acc[c + e];
+#pragma unroll
+                    for (int j = 0; j < KEYS_AT_ONCE; j++)
+                        a = MAC(p[j], (float16)(features[j][e]), a);
+                    acc[c + e] = a;
+                }
             }
         }
         m = m_new;
@@ -249,8 +279,13 @@ __kernel void vector_attention_with_weights(ATTENTION_ARGS, __global float *weig
                                   dropout_offset) /
                      (1.0f - dropout_p);
             __global const stored *v_row = at.v_head + (size_t)(k0 + r) * ROW_STRIDE;
-            for (int c = 0; c < HEAD_DIM; c++)
-                acc[c] = MAC(p, (float16)(READ(v_row, c)), acc[c]);
+            for (int c = 0; c < HEAD_DIM; c += FEATURE_RUN) {
+                float features[FEATURE_RUN];
+                read_features(v_row, c, features);
+#pragma unroll
+                for (int e = 0; e < FEATURE_RUN; e++)
+                    acc[c + e] = MAC(p, (float16)(features[e]), acc[c + e]);
+            }
         }
     }
     store_rows(HEAD_ROWS(out, at.batch, at.head, n_query), ROW_STRIDE, n_query, at.query0, acc,
