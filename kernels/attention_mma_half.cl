@@ -1,17 +1,23 @@
-/* Flash attention on tensor cores for half storage (mma_half.cl), HEAD_DIM a multiple of 16: each
- * warp owns Q_TILES tiles of 16 queries of one (batch, head), so that every K and V fragment it
- * loads serves Q_TILES products; K and V pass through local memory BLOCK_K keys at a time, K as
- * stored (rows of packed pairs) and V transposed (a row per dimension), so that every fragment is
- * one 32-bit load. Per tile, S = Q K^T in C fragments (16 x BLOCK_K, float32), scaled, the online
- * softmax on them (a row's max over the quad's lanes), O rescaled, then O += P V with P taken from
- * S's registers (mma_half.cl: two 8-key tiles of S are one k-step of P V). The weights enter P V in
- * P_PARTS parts of the storage type, p = p_1 + p_2 + ..., each the rounded remainder of the ones
- * before: 1 rounds p once (allow_reduced_math), 2 (float16's 11 bits twice) and 3 (bfloat16's 8
- * thrice) keep it to float32's precision. A query whose keys are all masked keeps m = -inf and l =
- * 0: its output is 0. Local memory holds two tiles: the next is stored while the current one is
- * read, one barrier per tile; loads run two tiles ahead (as in attention_mma.cl). Layouts as in
- * attention_tiled.cl. Work-group: 32 * WARPS work-items; grid: (ceil(n_query / (16 * Q_TILES *
- * WARPS)) * 32 * WARPS, batch * n_heads). */
+/* Flash attention on tensor cores for half storage (mma_half.cl), HEAD_DIM a multiple of 16.
+ *
+ * Each warp owns Q_TILES tiles of 16 queries of one (batch, head), so that every K and V fragment
+ * it loads serves Q_TILES products. K and V pass through local memory BLOCK_K keys at a time, K
+ * as stored (rows of packed pairs) and V transposed (a row per dimension), so that every fragment
+ * is one 32-bit load.
+ *
+ * Per tile: S = Q K^T in C fragments (16 x BLOCK_K, float32), scaled; the online softmax on them
+ * (a row's max over the quad's lanes); O rescaled; then O += P V with P taken from S's registers
+ * (two 8-key tiles of S are one k-step of P V, mma_half.cl).
+ *
+ * The weights enter P V in P_PARTS parts of the storage type, p = p_1 + p_2 + ..., each the
+ * rounded remainder of the ones before: 1 rounds p once (allow_reduced_math); 2 (float16's 11
+ * bits twice) and 3 (bfloat16's 8 thrice) keep it to float32's precision. A query whose keys are
+ * all masked keeps m = -inf and l = 0: its output is 0.
+ *
+ * Local memory holds two tiles: the next is stored while the current one is read, one barrier
+ * per tile; loads run two tiles ahead (as in attention_mma.cl). Layouts as in attention_tiled.cl.
+ * Work-group: 32 * WARPS work-items; grid:
+ * (ceil(n_query / (16 * Q_TILES * WARPS)) * 32 * WARPS, batch * n_heads). */
 #if !defined(HEAD_DIM) || !defined(WARPS) || !defined(Q_TILES) || !defined(BLOCK_K) ||             \
     !defined(P_PARTS)
 #error "attention_mma_half.cl is built with -D HEAD_DIM, WARPS, Q_TILES, BLOCK_K and P_PARTS"
