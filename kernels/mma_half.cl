@@ -34,19 +34,6 @@ inline uint pack_pair(float lo, float hi) {
     asm("cvt.rn." MMA_HALF_TYPE "x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
 }
-
-/* The two values of a packed pair as floats. */
-inline float2 unpack_pair(uint w) {
-#if STORAGE == 1
-    float lo, hi;
-    asm("{.reg .f16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;}"
-        : "=f"(lo), "=f"(hi)
-        : "r"(w));
-    return (float2)(lo, hi);
-#else
-    return (float2)(as_float(w << 16), as_float(w & 0xFFFF0000u));
-#endif
-}
 #else
 /* Element i of a run of packed pairs in local memory as a float (little-endian: the low half of
  * a word is its first element, as on every OpenCL device this runs on). */
@@ -93,15 +80,22 @@ inline uint pack_pair(float lo, float hi) {
     return b.x | b.y << 16;
 #endif
 }
+#endif
 
+/* The two values of a packed pair as floats. */
 inline float2 unpack_pair(uint w) {
-#if STORAGE == 1
-    return vload_half2(0, (const half *)&w);
-#else
+#if STORAGE == 2
     return (float2)(as_float(w << 16), as_float(w & 0xFFFF0000u));
+#elif defined(MHFA_PTX_MMA)
+    float lo, hi;
+    asm("{.reg .f16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;}"
+        : "=f"(lo), "=f"(hi)
+        : "r"(w));
+    return (float2)(lo, hi);
+#else
+    return vload_half2(0, (const half *)&w);
 #endif
 }
-#endif
 
 /* Whether both values of a packed pair are finite: exponent bits not all set. */
 inline int pair_finite(uint w) {

@@ -10,24 +10,24 @@
 /* Work-items per group (along rows) of the vector (CPU) projection. */
 enum { VECTOR_GROUP_ITEMS = 8 };
 
-/* The projection kernels of source (after mma.cl where with_mma); with_rows: also project_rows
- * (the tiled and mma kernels). */
+/* The projection kernels of source (after mma.cl where with_mma, and for half storage
+ * mma_half.cl); with_rows: also project_rows (the tiled and mma kernels). */
 static mhfa_kernel_build projection_build(mhfa_module *m, const char *source, int with_mma,
                                           const char *options, int with_rows, size_t group,
                                           size_t local_bytes) {
     mhfa_kernels *k = &m->kernels;
-    mhfa_kernel_build b = {{"mma", "project_common", source},
-                           3,
+    mhfa_kernel_build b = {{NULL},
+                           0,
                            options,
                            {"project_to_heads", "project_to_rows", "project_rows"},
                            {&k->project_to_heads, &k->project_to_rows, &k->project_rows},
                            with_rows ? 3 : 2,
                            group,
                            local_bytes};
-    if (!with_mma) {
-        b.sources[0] = "project_common", b.sources[1] = source;
-        b.n_sources = 2;
-    }
+    if (with_mma) b.sources[b.n_sources++] = "mma";
+    if (with_mma && m->cfg.dtype != MHFA_FLOAT32) b.sources[b.n_sources++] = "mma_half";
+    b.sources[b.n_sources++] = "project_common";
+    b.sources[b.n_sources++] = source;
     return b;
 }
 
@@ -111,11 +111,6 @@ static mhfa_status try_mma_projection(mhfa_module *m, const mhfa_mma_tile *t, in
              mhfa_storage_option(m->cfg.dtype), m->head_dim, t->tile_k, t->warps_m, t->warps_n,
              t->wm, t->wn, vector_runs(m, t->tile_k, t->wn / 8));
     mhfa_kernel_build b = projection_build(m, "project_mma", 1, options, 1, group, local);
-    if (m->cfg.dtype != MHFA_FLOAT32) {
-        static const char *const half[4] = {"mma", "mma_half", "project_common", "project_mma"};
-        memcpy(b.sources, half, sizeof half);
-        b.n_sources = 4;
-    }
     mhfa_status status = mhfa_build_if_fits(m->ctx, &b, fits);
     if (*fits)
         set_projection_shape(m, MHFA_PROJECT_MMA, group, 1, (size_t)(t->warps_n * t->wn),
@@ -245,14 +240,13 @@ static mhfa_status try_mma_attention(mhfa_module *m, const mhfa_attention_choice
     int n = snprintf(
         options, sizeof options, "%s-D HEAD_DIM=%d -D WARPS=%d -D BLOCK_K=%d -D ROWS_LAYOUT=%d",
         mhfa_storage_option(m->cfg.dtype), m->head_dim, warps, block_k, out->rows_layout);
-    /* The weights' parts in P V (attention_mma_half.cl): float32's precision unless reduced. */
-    const int parts = m->cfg.allow_reduced_math ? 1 : m->cfg.dtype == MHFA_FLOAT16 ? 2 : 3;
-    if (half)
-        snprintf(options + n, sizeof options - (size_t)n, " -D Q_TILES=%d -D P_PARTS=%d", q_tiles,
-                 parts);
     mhfa_kernel_build b = {{"mma", "attention_mma"}, 2, options, {"mma_attention"},
                            {&out->kernel},           1, group,   local};
     if (half) {
+        /* The weights' parts in P V (attention_mma_half.cl): float32's precision unless reduced. */
+        const int parts = m->cfg.allow_reduced_math ? 1 : m->cfg.dtype == MHFA_FLOAT16 ? 2 : 3;
+        snprintf(options + n, sizeof options - (size_t)n, " -D Q_TILES=%d -D P_PARTS=%d", q_tiles,
+                 parts);
         b.sources[1] = "mma_half", b.sources[2] = "attention_mma_half";
         b.n_sources = 3;
     }
